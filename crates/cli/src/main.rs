@@ -1,0 +1,187 @@
+//! `ward`: the command line. Subcommands:
+//!
+//! - `ward policy eval [--input FILE]`: decide authorization cases (JSON or
+//!   JSON Lines) and print one JSON result a line.
+//! - `ward policy validate [FILE] [--type TYPE]`: review a policy document
+//!   and print Access-Analyzer-style findings; exit status 1 on an ERROR.
+//! - `ward policy bench [--cases FILE]`: per-decision latency and throughput
+//!   on the cases (policies compiled once, one core).
+//!
+//! Only this crate uses `anyhow` and does I/O; the engine is `ward-policy`.
+
+mod bench;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use std::io::{BufRead, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use ward_policy::{validate, PolicyType, Severity};
+
+#[derive(Debug, Parser)]
+#[command(name = "ward", version, about = "AWS-compatible IAM you run yourself")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The IAM policy language: evaluate, validate, benchmark.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCmd {
+    /// Decide authorization cases: one JSON case (or JSON Lines) in, one JSON result a line out.
+    Eval(EvalArgs),
+    /// Review a policy document; exit status 1 when there is an ERROR finding.
+    Validate(ValidateArgs),
+    /// Measure decisions: p50/p99 per decision and decisions per second on one core.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Read cases from FILE instead of standard input.
+    #[arg(long, short)]
+    input: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    /// The policy document (standard input when absent or `-`).
+    file: Option<PathBuf>,
+    /// The policy type: identity, resource (trust policies too), permission-boundary, session, scp, rcp.
+    #[arg(long = "type", short = 't', default_value = "identity")]
+    policy_type: String,
+    /// Print findings as JSON (one object a line) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn read_input(path: Option<&PathBuf>) -> Result<String> {
+    match path {
+        Some(p) if p.as_os_str() != "-" => {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read `{}`", p.display()))
+        }
+        _ => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read standard input")?;
+            Ok(s)
+        }
+    }
+}
+
+/// Split input into cases: a whole JSON document if it is one value,
+/// otherwise one case per non-empty line.
+fn cases(text: &str) -> Vec<&str> {
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && serde_json::from_str::<serde_json::Value>(trimmed).is_ok() {
+        return vec![trimmed];
+    }
+    text.lines().filter(|l| !l.trim().is_empty()).collect()
+}
+
+fn eval(args: &EvalArgs) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut run = |text: &str| -> Result<()> {
+        let v = ward_policy::case::eval_text(text);
+        serde_json::to_writer(&mut out, &v)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    };
+    match &args.input {
+        Some(p) if p.as_os_str() != "-" => {
+            let text = read_input(Some(p))?;
+            for c in cases(&text) {
+                run(c)?;
+            }
+        }
+        _ => {
+            // Stream standard input line by line so a pipe gets answers as it writes.
+            let stdin = std::io::stdin();
+            let mut buf = String::new();
+            for line in stdin.lock().lines() {
+                let line = line.context("cannot read standard input")?;
+                buf.push_str(&line);
+                buf.push('\n');
+                if line.trim().is_empty() {
+                    continue;
+                }
+                // A line that is a complete value is a case; otherwise keep
+                // reading (a pretty-printed single case spans lines).
+                if serde_json::from_str::<serde_json::Value>(buf.trim()).is_ok() {
+                    run(buf.trim())?;
+                    buf.clear();
+                }
+            }
+            if !buf.trim().is_empty() {
+                run(buf.trim())?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate_cmd(args: &ValidateArgs) -> Result<ExitCode> {
+    let Some(ty) = PolicyType::from_name(&args.policy_type) else {
+        bail!(
+            "unknown policy type `{}`: use identity, resource, permission-boundary, session, scp or rcp",
+            args.policy_type
+        );
+    };
+    let text = read_input(args.file.as_ref())?;
+    let findings = validate(&text, ty);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let name = args
+        .file
+        .as_ref()
+        .map_or_else(|| "<stdin>".to_string(), |p| p.display().to_string());
+    for f in &findings {
+        if args.json {
+            let v = serde_json::json!({
+                "severity": f.severity.as_str(), "code": f.code, "message": f.message,
+                "path": f.path, "line": f.line, "column": f.column,
+            });
+            writeln!(out, "{v}")?;
+        } else {
+            writeln!(
+                out,
+                "{name}:{}:{}: {} {}: {} [{}]",
+                f.line, f.column, f.severity, f.code, f.message, f.path
+            )?;
+        }
+    }
+    if findings.is_empty() && !args.json {
+        writeln!(out, "{name}: no findings")?;
+    }
+    let error = findings.iter().any(|f| f.severity == Severity::Error);
+    Ok(if error {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match &cli.command {
+        Command::Policy(PolicyCmd::Eval(a)) => eval(a),
+        Command::Policy(PolicyCmd::Validate(a)) => validate_cmd(a),
+        Command::Policy(PolicyCmd::Bench(a)) => bench::run(a),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ward: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

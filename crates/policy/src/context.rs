@@ -1,0 +1,135 @@
+//! The request context: condition keys and their values.
+//!
+//! Condition key names are case-insensitive
+//! (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html>),
+//! so keys are stored lowercased once, when the context is built, and the
+//! compiled policies carry lowercased keys too: a lookup is a binary search
+//! with plain byte comparisons, no allocation.
+
+/// A context value: one string, or a set of strings for multivalued keys
+/// such as `aws:TagKeys`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextValue {
+    Single(Box<str>),
+    Multi(Vec<Box<str>>),
+}
+
+impl ContextValue {
+    /// The values as a slice-like iterator.
+    pub fn values(&self) -> &[Box<str>] {
+        match self {
+            ContextValue::Single(s) => std::slice::from_ref(s),
+            ContextValue::Multi(v) => v,
+        }
+    }
+
+    pub fn is_multi(&self) -> bool {
+        matches!(self, ContextValue::Multi(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    key_lower: Box<str>,
+    key: Box<str>,
+    value: ContextValue,
+}
+
+/// Condition keys → values for one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    entries: Vec<Entry>,
+}
+
+impl Context {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set a key (replacing a value under the same key in any case).
+    pub fn insert(&mut self, key: &str, value: ContextValue) {
+        let key_lower: Box<str> = key.to_lowercase().into();
+        match self
+            .entries
+            .binary_search_by(|e| e.key_lower.as_ref().cmp(&key_lower))
+        {
+            Ok(i) => {
+                if let Some(e) = self.entries.get_mut(i) {
+                    e.value = value;
+                    e.key = key.into();
+                }
+            }
+            Err(i) => self.entries.insert(
+                i,
+                Entry {
+                    key_lower,
+                    key: key.into(),
+                    value,
+                },
+            ),
+        }
+    }
+
+    /// Set a single-valued key.
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.insert(key, ContextValue::Single(value.into()));
+    }
+
+    /// Set a multivalued key.
+    pub fn set_multi<I, S>(&mut self, key: &str, values: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.insert(
+            key,
+            ContextValue::Multi(values.into_iter().map(|s| s.as_ref().into()).collect()),
+        );
+    }
+
+    /// Look a key up by its lowercased name.
+    #[inline]
+    pub fn get_lower(&self, key_lower: &str) -> Option<&ContextValue> {
+        self.entries
+            .binary_search_by(|e| e.key_lower.as_ref().cmp(key_lower))
+            .ok()
+            .and_then(|i| self.entries.get(i))
+            .map(|e| &e.value)
+    }
+
+    /// Look a key up in any case.
+    pub fn get(&self, key: &str) -> Option<&ContextValue> {
+        self.get_lower(&key.to_lowercase())
+    }
+
+    /// Keys as they were given, with their values.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
+        self.entries.iter().map(|e| (e.key.as_ref(), &e.value))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_case_insensitive() {
+        let mut c = Context::new();
+        c.set("aws:PrincipalTag/Team", "data");
+        assert_eq!(
+            c.get("AWS:principaltag/team"),
+            Some(&ContextValue::Single("data".into()))
+        );
+        c.set("aws:principaltag/team", "ops");
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.get("aws:PrincipalTag/Team").unwrap().values()[0].as_ref(), "ops");
+    }
+}

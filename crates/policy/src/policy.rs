@@ -1,0 +1,370 @@
+//! Compiled policies and policy sets.
+//!
+//! A [`Policy`] is a document compiled for evaluation: actions lowercased
+//! into [`Glob`]s, resources into [`ArnPattern`]s, condition values parsed
+//! for their operator family. A [`PolicySet`] is the policies of one
+//! evaluation layer (all identity policies of a principal, the policies of
+//! one SCP level, ...) with an index from service prefix to the statements
+//! that can apply to it, so a decision only looks at statements about the
+//! request's service (plus those whose action is a wildcard or `NotAction`):
+//! the cost of a decision does not grow with unrelated statements.
+
+use crate::arn::ArnPattern;
+use crate::condition::Condition;
+use crate::document::{Document, Effect, PolicyType, PrincipalBlock, PrincipalKey, Version};
+use crate::error::PolicyError;
+use crate::request::{Principal, PrincipalKind};
+use crate::wildcard::Glob;
+use std::sync::Arc;
+
+/// How a resource-policy statement's `Principal` matched the caller; the
+/// evaluator treats each differently (see [`crate::evaluate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PrincipalMatch {
+    /// The caller's account (`123456789012` or `arn:aws:iam::123456789012:root`):
+    /// the policy delegates to the account, whose identity policies must allow.
+    Account,
+    /// The role ARN of a role session.
+    Role,
+    /// The caller itself: user ARN, session ARN, service, provider, or `*`.
+    Direct,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PrincipalSpec {
+    pub negated: bool,
+    pub any: bool,
+    pub accounts: Vec<Box<str>>,
+    pub arns: Vec<Box<str>>,
+    pub services: Vec<Box<str>>,
+    pub federated: Vec<Box<str>>,
+    pub canonical: Vec<Box<str>>,
+}
+
+impl PrincipalSpec {
+    fn compile(b: &PrincipalBlock) -> PrincipalSpec {
+        let mut s = PrincipalSpec {
+            negated: b.negated,
+            any: b.wildcard,
+            accounts: vec![],
+            arns: vec![],
+            services: vec![],
+            federated: vec![],
+            canonical: vec![],
+        };
+        for (k, v) in &b.entries {
+            let v = v.value.as_str();
+            match k {
+                PrincipalKey::Aws => {
+                    if v == "*" {
+                        s.any = true;
+                    } else if v.len() == 12 && v.bytes().all(|c| c.is_ascii_digit()) {
+                        s.accounts.push(v.into());
+                    } else if let Some(acct) = v
+                        .strip_suffix(":root")
+                        .and_then(|p| p.rsplit(':').nth(1).map(|_| p))
+                        .and_then(|p| p.rsplit(':').next())
+                    {
+                        s.accounts.push(acct.into());
+                    } else {
+                        s.arns.push(v.into());
+                    }
+                }
+                PrincipalKey::Service => s.services.push(v.to_ascii_lowercase().into()),
+                PrincipalKey::Federated => s.federated.push(v.into()),
+                PrincipalKey::CanonicalUser => s.canonical.push(v.into()),
+            }
+        }
+        s
+    }
+
+    /// The strongest way the listed principals name the caller.
+    pub(crate) fn best_match(&self, p: &Principal) -> Option<PrincipalMatch> {
+        if self.any {
+            return Some(PrincipalMatch::Direct);
+        }
+        match p.kind() {
+            PrincipalKind::Service => self
+                .services
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(p.arn()))
+                .then_some(PrincipalMatch::Direct),
+            PrincipalKind::Federated => self
+                .federated
+                .iter()
+                .any(|s| **s == *p.arn())
+                .then_some(PrincipalMatch::Direct),
+            PrincipalKind::Anonymous => None,
+            _ => {
+                if self.arns.iter().any(|a| **a == *p.arn()) {
+                    return Some(PrincipalMatch::Direct);
+                }
+                if let Some(role) = p.role_arn() {
+                    if self.arns.iter().any(|a| **a == *role) {
+                        return Some(PrincipalMatch::Role);
+                    }
+                }
+                match p.account() {
+                    Some(acct) if self.accounts.iter().any(|a| **a == *acct) => {
+                        Some(if p.kind() == PrincipalKind::Root {
+                            PrincipalMatch::Direct
+                        } else {
+                            PrincipalMatch::Account
+                        })
+                    }
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// For `NotPrincipal`: whether the caller is left out by the list.
+    /// AWS checks each identity the caller holds — the account, the role and
+    /// the session for a role session; the account and the user for a user —
+    /// so a `Deny` with `NotPrincipal` exempts the caller only when every one
+    /// of them is listed. With `Allow`, naming any one exempts it.
+    /// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html>
+    pub(crate) fn not_principal_applies(&self, p: &Principal, effect: Effect) -> bool {
+        if self.any {
+            return false;
+        }
+        let mut ids: [Option<bool>; 3] = [None; 3];
+        match p.kind() {
+            PrincipalKind::Service => {
+                ids[0] = Some(self.services.iter().any(|s| s.eq_ignore_ascii_case(p.arn())))
+            }
+            PrincipalKind::Federated => {
+                ids[0] = Some(self.federated.iter().any(|s| **s == *p.arn()))
+            }
+            PrincipalKind::Anonymous => ids[0] = Some(false),
+            _ => {
+                let acct_listed = p
+                    .account()
+                    .is_some_and(|a| self.accounts.iter().any(|x| **x == *a));
+                ids[0] = Some(acct_listed);
+                if p.kind() != PrincipalKind::Root {
+                    ids[1] = Some(self.arns.iter().any(|a| **a == *p.arn()));
+                }
+                if let (Some(role), PrincipalKind::AssumedRole) = (p.role_arn(), p.kind()) {
+                    ids[2] = Some(self.arns.iter().any(|a| **a == *role));
+                }
+            }
+        }
+        let mut listed = ids.iter().flatten();
+        match effect {
+            Effect::Deny => !listed.all(|&l| l),
+            Effect::Allow => !listed.any(|&l| l),
+        }
+    }
+}
+
+/// One compiled statement.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Stmt {
+    pub sid: Option<Box<str>>,
+    pub effect: Effect,
+    pub principal: Option<PrincipalSpec>,
+    pub not_action: bool,
+    pub actions: Vec<Glob>,
+    /// `None`: no `Resource` element (trust policies): the policy's own resource.
+    pub resources: Option<(bool, Vec<ArnPattern>)>,
+    pub conditions: Vec<Condition>,
+}
+
+impl Stmt {
+    /// The lowercased services this statement can apply to; `None` when it
+    /// may apply to any service (`*`, a wildcard in the service, `NotAction`).
+    fn services(&self) -> Option<Vec<&str>> {
+        if self.not_action {
+            return None;
+        }
+        let mut out = Vec::new();
+        for g in &self.actions {
+            let prefix = g.literal_prefix();
+            match prefix.split_once(':') {
+                Some((svc, _)) => out.push(svc),
+                None => return None,
+            }
+        }
+        Some(out)
+    }
+}
+
+/// A compiled policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    id: Box<str>,
+    ty: PolicyType,
+    pub(crate) statements: Vec<Stmt>,
+}
+
+impl Policy {
+    /// Parse and compile a policy document.
+    pub fn parse(id: &str, text: &str, ty: PolicyType) -> Result<Policy, PolicyError> {
+        let doc = crate::parse::parse(text, ty)?;
+        Ok(Policy::compile(id, &doc, ty))
+    }
+
+    /// Compile a parsed document.
+    pub fn compile(id: &str, doc: &Document, ty: PolicyType) -> Policy {
+        let version = doc.version();
+        let vars = version == Version::V2012_10_17;
+        let statements = doc
+            .statements
+            .iter()
+            .map(|s| Stmt {
+                sid: s.sid.as_ref().map(|x| x.value.as_str().into()),
+                effect: s.effect.value,
+                principal: s.principal.as_ref().map(PrincipalSpec::compile),
+                not_action: s.action.negated,
+                actions: s
+                    .action
+                    .items
+                    .iter()
+                    .map(|a| Glob::new(&a.value.to_ascii_lowercase()))
+                    .collect(),
+                resources: s.resource.as_ref().map(|r| {
+                    (
+                        r.negated,
+                        r.items
+                            .iter()
+                            .map(|x| ArnPattern::parse(&x.value, vars))
+                            .collect(),
+                    )
+                }),
+                conditions: s
+                    .conditions
+                    .iter()
+                    .map(|c| Condition::compile(c, version))
+                    .collect(),
+            })
+            .collect();
+        Policy {
+            id: id.into(),
+            ty,
+            statements,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn policy_type(&self) -> PolicyType {
+        self.ty
+    }
+
+    pub fn statement_count(&self) -> usize {
+        self.statements.len()
+    }
+
+    /// Every condition key the policy refers to (in conditions and as
+    /// variables), as written, deduplicated case-insensitively.
+    pub fn context_keys(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |k: &str| {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(k)) {
+                out.push(k.to_string());
+            }
+        };
+        for s in &self.statements {
+            for c in &s.conditions {
+                push(c.key());
+                for v in c.variable_keys() {
+                    push(v);
+                }
+            }
+            if let Some((_, rs)) = &s.resources {
+                for r in rs {
+                    for t in r.templates() {
+                        for v in t.variable_keys() {
+                            push(v);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Reference to one statement of a set: (policy index, statement index).
+pub(crate) type StmtRef = (u32, u32);
+
+/// The policies of one evaluation layer, indexed by service.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    pub(crate) policies: Vec<Arc<Policy>>,
+    by_service: Vec<(Box<str>, Box<[StmtRef]>)>,
+    wildcard: Box<[StmtRef]>,
+}
+
+impl PolicySet {
+    pub fn new(policies: Vec<Arc<Policy>>) -> PolicySet {
+        let mut wildcard: Vec<StmtRef> = Vec::new();
+        let mut per: Vec<(String, Vec<StmtRef>)> = Vec::new();
+        for (pi, p) in policies.iter().enumerate() {
+            for (si, s) in p.statements.iter().enumerate() {
+                let r = (
+                    u32::try_from(pi).unwrap_or(u32::MAX),
+                    u32::try_from(si).unwrap_or(u32::MAX),
+                );
+                match s.services() {
+                    None => wildcard.push(r),
+                    Some(svcs) => {
+                        for svc in svcs {
+                            match per.iter_mut().find(|(k, _)| k == svc) {
+                                Some((_, v)) => {
+                                    if v.last() != Some(&r) {
+                                        v.push(r)
+                                    }
+                                }
+                                None => per.push((svc.to_string(), vec![r])),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut by_service: Vec<(Box<str>, Box<[StmtRef]>)> = per
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.extend_from_slice(&wildcard);
+                v.sort_unstable();
+                v.dedup();
+                (k.into_boxed_str(), v.into_boxed_slice())
+            })
+            .collect();
+        by_service.sort_by(|a, b| a.0.cmp(&b.0));
+        PolicySet {
+            policies,
+            by_service,
+            wildcard: wildcard.into_boxed_slice(),
+        }
+    }
+
+    /// Build a set from owned policies.
+    pub fn from_policies(policies: impl IntoIterator<Item = Policy>) -> PolicySet {
+        PolicySet::new(policies.into_iter().map(Arc::new).collect())
+    }
+
+    pub fn policies(&self) -> &[Arc<Policy>] {
+        &self.policies
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// The statements that may apply to a service, in policy order.
+    #[inline]
+    pub(crate) fn candidates(&self, service_lower: &str) -> &[StmtRef] {
+        match self
+            .by_service
+            .binary_search_by(|(k, _)| (**k).cmp(service_lower))
+        {
+            Ok(i) => self.by_service.get(i).map_or(&[], |(_, v)| v),
+            Err(_) => &self.wildcard,
+        }
+    }
+}
