@@ -119,7 +119,9 @@ fn measure(cases: &[Case], iterations: usize, overhead: f64, per_case: bool) -> 
 
 /// N identity policies about services no case asks for.
 fn unrelated_policies(n: usize) -> Result<Vec<Arc<Policy>>> {
-    let services = ["ec2", "rds", "lambda", "dynamodb", "sns", "glue", "athena", "ecs"];
+    let services = [
+        "ec2", "rds", "lambda", "dynamodb", "sns", "glue", "athena", "ecs",
+    ];
     (0..n)
         .map(|i| {
             let svc = services.get(i % services.len()).copied().unwrap_or("ec2");
@@ -137,7 +139,11 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&args.cases)
         .with_context(|| format!("cannot read `{}`", args.cases.display()))?;
     let mut cases = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         cases.push(parse_case(line).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?);
     }
     if cases.is_empty() {

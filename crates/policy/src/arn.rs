@@ -223,21 +223,36 @@ mod tests {
     // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html
     #[test]
     fn fields_match_separately() {
-        assert_eq!(m("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket/a/b"), Some(true));
-        assert_eq!(m("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket2/a"), Some(false));
+        assert_eq!(
+            m("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket/a/b"),
+            Some(true)
+        );
+        assert_eq!(
+            m("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket2/a"),
+            Some(false)
+        );
         // A wildcard does not span fields: `*` in the account cannot eat
         // into the resource (as one string glob, it would).
         assert_eq!(
-            m("arn:aws:iam::*:user/*", "arn:aws:iam::111111111111:role/user/x"),
+            m(
+                "arn:aws:iam::*:user/*",
+                "arn:aws:iam::111111111111:role/user/x"
+            ),
             Some(false)
         );
         assert_eq!(
-            m("arn:aws:ec2:*:*:instance/*", "arn:aws:ec2:us-east-1:111111111111:instance/i-1"),
+            m(
+                "arn:aws:ec2:*:*:instance/*",
+                "arn:aws:ec2:us-east-1:111111111111:instance/i-1"
+            ),
             Some(true)
         );
         // The last field runs to the end, colons included.
         assert_eq!(
-            m("arn:aws:logs:*:*:log-group:app:*", "arn:aws:logs:eu-west-1:1:log-group:app:log-stream:x"),
+            m(
+                "arn:aws:logs:*:*:log-group:app:*",
+                "arn:aws:logs:eu-west-1:1:log-group:app:log-stream:x"
+            ),
             Some(true)
         );
         // Case-sensitive.
@@ -248,8 +263,17 @@ mod tests {
 
     #[test]
     fn variables_in_resources() {
-        assert_eq!(m("arn:aws:s3:::home/${aws:username}/*", "arn:aws:s3:::home/alice/f"), Some(true));
-        assert_eq!(m("arn:aws:iam::*:user/${aws:userid}", "arn:aws:iam::1:user/x"), None);
+        assert_eq!(
+            m(
+                "arn:aws:s3:::home/${aws:username}/*",
+                "arn:aws:s3:::home/alice/f"
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            m("arn:aws:iam::*:user/${aws:userid}", "arn:aws:iam::1:user/x"),
+            None
+        );
         // A colon inside a default does not split fields.
         assert_eq!(
             m("arn:aws:s3:::${aws:userid, 'a:b'}", "arn:aws:s3:::a:b"),

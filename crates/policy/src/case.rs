@@ -95,7 +95,7 @@ pub struct CaseError {
     pub message: String,
     /// Where in the case (`policies.identity[2]`), when a policy is at fault.
     pub location: Option<String>,
-    pub policy_error: Option<PolicyError>,
+    pub policy_error: Option<Box<PolicyError>>,
 }
 
 impl fmt::Display for CaseError {
@@ -116,15 +116,16 @@ impl std::error::Error for CaseError {}
 impl CaseError {
     /// The error object written for a malformed case.
     pub fn to_json(&self) -> Value {
-        let mut e = json!({"message": self.message});
+        let mut e = Map::new();
+        e.insert("message".into(), json!(self.message));
         if let Some(l) = &self.location {
-            e["location"] = json!(l);
+            e.insert("location".into(), json!(l));
         }
         if let Some(p) = &self.policy_error {
-            e["policy_error"] = json!({
+            e.insert("policy_error".into(), json!({
                 "message": p.message, "detail": p.detail, "path": p.path,
                 "line": p.line, "column": p.column,
-            });
+            }));
         }
         json!({"id": self.id.clone().unwrap_or(Value::Null), "error": e})
     }
@@ -145,20 +146,31 @@ fn context_value(key: &str, v: &Value) -> Result<ContextValue, String> {
             .map(|i| scalar(i).map(String::into_boxed_str))
             .collect::<Option<Vec<_>>>()
             .map(ContextValue::Multi)
-            .ok_or_else(|| format!("context key `{key}` holds a value that is not a string, number or boolean")),
+            .ok_or_else(|| {
+                format!("context key `{key}` holds a value that is not a string, number or boolean")
+            }),
         other => scalar(other)
             .map(|s| ContextValue::Single(s.into()))
-            .ok_or_else(|| format!("context key `{key}` must be a string, number, boolean or array of them")),
+            .ok_or_else(|| {
+                format!("context key `{key}` must be a string, number, boolean or array of them")
+            }),
     }
 }
 
-fn compile(raw: &RawPolicy, ty: PolicyType, location: &str) -> Result<Arc<Policy>, (String, Option<PolicyError>)> {
+fn compile(
+    raw: &RawPolicy,
+    ty: PolicyType,
+    location: &str,
+) -> Result<Arc<Policy>, (String, Option<Box<PolicyError>>)> {
     let text = match &raw.document {
         Value::String(s) => s.clone(),
         Value::Object(_) => raw.document.to_string(),
         other => {
             return Err((
-                format!("`document` must be a JSON object or a string holding one, not {}", type_name(other)),
+                format!(
+                    "`document` must be a JSON object or a string holding one, not {}",
+                    type_name(other)
+                ),
                 None,
             ))
         }
@@ -166,7 +178,7 @@ fn compile(raw: &RawPolicy, ty: PolicyType, location: &str) -> Result<Arc<Policy
     let id = raw.id.clone().unwrap_or_else(|| location.to_string());
     Policy::parse(&id, &text, ty)
         .map(Arc::new)
-        .map_err(|e| ("malformed policy document".to_string(), Some(e)))
+        .map_err(|e| ("malformed policy document".to_string(), Some(Box::new(e))))
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -194,13 +206,15 @@ pub fn parse_case(text: &str) -> Result<Case, CaseError> {
 /// Read one case from a parsed JSON value.
 pub fn parse_case_value(value: Value) -> Result<Case, CaseError> {
     let id = value.get("id").cloned();
-    let err = |message: String, location: Option<String>, policy_error: Option<PolicyError>| CaseError {
-        id: id.clone(),
-        message,
-        location,
-        policy_error,
-    };
-    let raw: RawCase = serde_json::from_value(value).map_err(|e| err(format!("the case is malformed: {e}"), None, None))?;
+    let err =
+        |message: String, location: Option<String>, policy_error: Option<Box<PolicyError>>| CaseError {
+            id: id.clone(),
+            message,
+            location,
+            policy_error,
+        };
+    let raw: RawCase = serde_json::from_value(value)
+        .map_err(|e| err(format!("the case is malformed: {e}"), None, None))?;
     let mut ctx = Context::new();
     for (k, v) in raw.request.context.iter().flatten() {
         let cv = context_value(k, v).map_err(|m| err(m, Some("request.context".into()), None))?;
@@ -224,18 +238,30 @@ pub fn parse_case_value(value: Value) -> Result<Case, CaseError> {
         }
         Ok(PolicySet::new(out))
     };
-    let levels = |ls: &[Vec<RawPolicy>], ty: PolicyType, loc: &str| -> Result<Vec<PolicySet>, CaseError> {
-        ls.iter()
-            .enumerate()
-            .map(|(i, l)| many(l, ty, &format!("{loc}[{i}]")))
-            .collect()
-    };
+    let levels =
+        |ls: &[Vec<RawPolicy>], ty: PolicyType, loc: &str| -> Result<Vec<PolicySet>, CaseError> {
+            ls.iter()
+                .enumerate()
+                .map(|(i, l)| many(l, ty, &format!("{loc}[{i}]")))
+                .collect()
+        };
     let layers = Layers {
-        identity: many(pols.identity.as_deref().unwrap_or(&[]), PolicyType::Identity, "policies.identity")?,
+        identity: many(
+            pols.identity.as_deref().unwrap_or(&[]),
+            PolicyType::Identity,
+            "policies.identity",
+        )?,
         permission_boundary: pols
             .permission_boundary
             .as_ref()
-            .map(|p| one(p, PolicyType::PermissionBoundary, "policies.permission_boundary".into()).map(|p| PolicySet::new(vec![p])))
+            .map(|p| {
+                one(
+                    p,
+                    PolicyType::PermissionBoundary,
+                    "policies.permission_boundary".into(),
+                )
+                .map(|p| PolicySet::new(vec![p]))
+            })
             .transpose()?,
         session: pols
             .session
@@ -246,10 +272,21 @@ pub fn parse_case_value(value: Value) -> Result<Case, CaseError> {
         resource: pols
             .resource
             .as_ref()
-            .map(|p| one(p, PolicyType::Resource, "policies.resource".into()).map(|p| PolicySet::new(vec![p])))
+            .map(|p| {
+                one(p, PolicyType::Resource, "policies.resource".into())
+                    .map(|p| PolicySet::new(vec![p]))
+            })
             .transpose()?,
-        scp: levels(pols.scp.as_deref().unwrap_or(&[]), PolicyType::Scp, "policies.scp")?,
-        rcp: levels(pols.rcp.as_deref().unwrap_or(&[]), PolicyType::Rcp, "policies.rcp")?,
+        scp: levels(
+            pols.scp.as_deref().unwrap_or(&[]),
+            PolicyType::Scp,
+            "policies.scp",
+        )?,
+        rcp: levels(
+            pols.rcp.as_deref().unwrap_or(&[]),
+            PolicyType::Rcp,
+            "policies.rcp",
+        )?,
     };
     Ok(Case {
         id: raw.id,
@@ -270,8 +307,8 @@ pub fn result_json(id: Option<&Value>, req: &Request, d: &Decision<'_>) -> Value
                 "statement_index": m.statement_index,
                 "sid": m.sid,
             });
-            if let Some(l) = m.level {
-                o["level"] = json!(l);
+            if let (Some(l), Some(obj)) = (m.level, o.as_object_mut()) {
+                obj.insert("level".into(), json!(l));
             }
             o
         })

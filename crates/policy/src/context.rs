@@ -130,6 +130,9 @@ mod tests {
         );
         c.set("aws:principaltag/team", "ops");
         assert_eq!(c.len(), 1);
-        assert_eq!(c.get("aws:PrincipalTag/Team").unwrap().values()[0].as_ref(), "ops");
+        assert_eq!(
+            c.get("aws:PrincipalTag/Team").unwrap().values()[0].as_ref(),
+            "ops"
+        );
     }
 }

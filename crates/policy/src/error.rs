@@ -26,7 +26,11 @@ impl fmt::Display for PolicyError {
         if let Some(d) = &self.detail {
             write!(f, " ({d})")?;
         }
-        write!(f, " at {}, line {}, column {}", self.path, self.line, self.column)
+        write!(
+            f,
+            " at {}, line {}, column {}",
+            self.path, self.line, self.column
+        )
     }
 }
 

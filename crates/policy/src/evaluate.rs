@@ -230,7 +230,9 @@ pub fn evaluate<'a>(req: &Request, layers: &'a Layers) -> Decision<'a> {
 
     // Same account: union of identity-based and resource-based policies.
     match res_best {
-        Some(PrincipalMatch::Direct) => finish(EvalDecision::Allowed, Some(PolicyType::Resource), sc),
+        Some(PrincipalMatch::Direct) => {
+            finish(EvalDecision::Allowed, Some(PolicyType::Resource), sc)
+        }
         Some(PrincipalMatch::Role) => match identity_gap(true) {
             None => finish(
                 EvalDecision::Allowed,

@@ -101,7 +101,10 @@ impl Decision<'_> {
                 } else {
                     "a"
                 };
-                Some(format!("{head} with an explicit deny in {article} {}", phrase(t)))
+                Some(format!(
+                    "{head} with an explicit deny in {article} {}",
+                    phrase(t)
+                ))
             }
             (EvalDecision::ImplicitDeny, Some(t)) => Some(format!(
                 "{head} because no {} allows the {action} action",

@@ -178,7 +178,10 @@ impl Parser<'_> {
             }
         }
         Ok(Json::Number(
-            self.text.get(start..self.pos).unwrap_or_default().to_string(),
+            self.text
+                .get(start..self.pos)
+                .unwrap_or_default()
+                .to_string(),
         ))
     }
 
@@ -218,9 +221,7 @@ impl Parser<'_> {
                 }
                 Some(b'\\') => {
                     self.pos += 1;
-                    let c = self
-                        .peek()
-                        .ok_or_else(|| self.err("unterminated string"))?;
+                    let c = self.peek().ok_or_else(|| self.err("unterminated string"))?;
                     self.pos += 1;
                     match c {
                         b'"' => out.push('"'),
@@ -434,7 +435,10 @@ mod tests {
     #[test]
     fn depth_is_bounded() {
         let deep = "[".repeat(10_000);
-        assert!(parse(&deep).unwrap_err().message.contains("nests too deeply"));
+        assert!(parse(&deep)
+            .unwrap_err()
+            .message
+            .contains("nests too deeply"));
     }
 
     #[test]

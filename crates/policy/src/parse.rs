@@ -22,7 +22,8 @@ pub mod msg {
     pub const NO_PRINCIPAL_ALLOWED: &str = "Policy document should not specify a principal.";
     pub const DUPLICATE_SID: &str = "Statement IDs (SID) in a single policy must be unique.";
     pub const ONE_COLON: &str = "Actions/Condition can contain only one colon.";
-    pub const VENDOR: &str = "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.";
+    pub const VENDOR: &str =
+        "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.";
     pub const CONDITION_VENDOR: &str =
         "Conditions must be prefaced by a vendor, e.g. iam, sdb, ec2, etc.";
     pub fn missing_field(f: &str) -> String {
@@ -51,7 +52,14 @@ fn code_for(message: &str, detail: Option<&str>) -> &'static str {
     match message {
         msg::SYNTAX if d.contains("unknown field") => "UNSUPPORTED_ELEMENT",
         msg::SYNTAX if d.contains("no `Effect`") => "MISSING_EFFECT",
-        msg::SYNTAX if d.contains("must be") || d.contains("cannot have both") || d.contains("names no") || d.contains("holds no") => "SYNTAX_ERROR",
+        msg::SYNTAX
+            if d.contains("must be")
+                || d.contains("cannot have both")
+                || d.contains("names no")
+                || d.contains("holds no") =>
+        {
+            "SYNTAX_ERROR"
+        }
         msg::SYNTAX => "JSON_SYNTAX_ERROR",
         msg::LEGACY => "INVALID_VERSION",
         msg::NO_ACTIONS => "MISSING_ACTION",
@@ -65,7 +73,9 @@ fn code_for(message: &str, detail: Option<&str>) -> &'static str {
         m if m.starts_with("Invalid principal") => "INVALID_PRINCIPAL",
         m if m.starts_with("Resource ") => "INVALID_ARN_RESOURCE",
         m if m.starts_with("IAM resource") => "INVALID_ARN_REGION",
-        m if m.starts_with("Invalid Condition type") && d.contains("IfExists") => "NULL_WITH_IF_EXISTS",
+        m if m.starts_with("Invalid Condition type") && d.contains("IfExists") => {
+            "NULL_WITH_IF_EXISTS"
+        }
         m if m.starts_with("Invalid Condition type") => "INVALID_CONDITION_OPERATOR",
         _ => "MALFORMED_POLICY",
     }
@@ -77,7 +87,8 @@ pub fn parse(text: &str, ty: PolicyType) -> Result<Document, PolicyError> {
         text,
         lines: LineIndex::new(text),
     };
-    let root = json::parse(text).map_err(|e| p.error(msg::SYNTAX, Some(e.message), "$", e.offset))?;
+    let root =
+        json::parse(text).map_err(|e| p.error(msg::SYNTAX, Some(e.message), "$", e.offset))?;
     p.document(&root, ty)
 }
 
@@ -98,13 +109,23 @@ fn path_key(base: &str, key: &str) -> String {
 }
 
 impl Ctx<'_> {
-    fn error(&self, message: &str, detail: Option<String>, path: &str, offset: usize) -> PolicyError {
+    fn error(
+        &self,
+        message: &str,
+        detail: Option<String>,
+        path: &str,
+        offset: usize,
+    ) -> PolicyError {
         let (line, column) = self.lines.line_col(self.text, offset);
         PolicyError {
             code: code_for(message, detail.as_deref()),
             message: message.to_string(),
             detail,
-            path: if path.is_empty() { "$".into() } else { path.into() },
+            path: if path.is_empty() {
+                "$".into()
+            } else {
+                path.into()
+            },
             line,
             column,
         }
@@ -152,7 +173,10 @@ impl Ctx<'_> {
             Json::Object(_) => (vec![st], true),
             other => {
                 return Err(self.syntax(
-                    format!("`Statement` must be an object or an array, not {}", other.type_name()),
+                    format!(
+                        "`Statement` must be an object or an array, not {}",
+                        other.type_name()
+                    ),
                     "Statement",
                     st.offset,
                 ))
@@ -289,9 +313,18 @@ impl Ctx<'_> {
                     }
                     let (items, single) = self.strings(v, &kp)?;
                     for (i, a) in items.iter().enumerate() {
-                        let ip = if single { kp.clone() } else { format!("{kp}[{i}]") };
+                        let ip = if single {
+                            kp.clone()
+                        } else {
+                            format!("{kp}[{i}]")
+                        };
                         if a.value.matches(':').count() > 1 {
-                            return Err(self.error(msg::ONE_COLON, Some(format!("`{}` has more than one colon", a.value)), &ip, a.offset));
+                            return Err(self.error(
+                                msg::ONE_COLON,
+                                Some(format!("`{}` has more than one colon", a.value)),
+                                &ip,
+                                a.offset,
+                            ));
                         }
                         if a.value != "*" && !a.value.contains(':') {
                             return Err(self.error(
@@ -319,13 +352,31 @@ impl Ctx<'_> {
                     }
                     let (items, single) = self.strings(v, &kp)?;
                     for (i, r) in items.iter().enumerate() {
-                        let ip = if single { kp.clone() } else { format!("{kp}[{i}]") };
+                        let ip = if single {
+                            kp.clone()
+                        } else {
+                            format!("{kp}[{i}]")
+                        };
                         if !resource_is_well_formed(&r.value) {
-                            return Err(self.error(&msg::bad_resource(&r.value), None, &ip, r.offset));
+                            return Err(self.error(
+                                &msg::bad_resource(&r.value),
+                                None,
+                                &ip,
+                                r.offset,
+                            ));
                         }
                         let f: Vec<&str> = r.value.splitn(6, ':').collect();
-                        if f.get(2) == Some(&"iam") && f.get(3).is_some_and(|reg| !reg.is_empty() && !reg.contains(['*', '?', '$'])) {
-                            return Err(self.error(&msg::iam_region(&r.value), None, &ip, r.offset));
+                        if f.get(2) == Some(&"iam")
+                            && f.get(3).is_some_and(|reg| {
+                                !reg.is_empty() && !reg.contains(['*', '?', '$'])
+                            })
+                        {
+                            return Err(self.error(
+                                &msg::iam_region(&r.value),
+                                None,
+                                &ip,
+                                r.offset,
+                            ));
                         }
                     }
                     resource = Some(Block {
@@ -351,18 +402,32 @@ impl Ctx<'_> {
             return Err(self.error(msg::NO_ACTIONS, None, path, s.offset));
         };
         if action.items.is_empty() {
-            return Err(self.error(msg::NO_ACTIONS, None, &path_key(path, "Action"), action.offset));
+            return Err(self.error(
+                msg::NO_ACTIONS,
+                None,
+                &path_key(path, "Action"),
+                action.offset,
+            ));
         }
         if let Some(r) = &resource {
             if r.items.is_empty() {
-                return Err(self.error(msg::NO_RESOURCES, None, &path_key(path, "Resource"), r.offset));
+                return Err(self.error(
+                    msg::NO_RESOURCES,
+                    None,
+                    &path_key(path, "Resource"),
+                    r.offset,
+                ));
             }
         }
         // Per-type rules.
         match ty {
             PolicyType::Identity | PolicyType::PermissionBoundary | PolicyType::Session => {
                 if let Some(p) = &principal {
-                    let f = if p.negated { "NotPrincipal" } else { "Principal" };
+                    let f = if p.negated {
+                        "NotPrincipal"
+                    } else {
+                        "Principal"
+                    };
                     return Err(self.error(
                         msg::NO_PRINCIPAL_ALLOWED,
                         Some(format!("an identity-based policy has no `{f}`")),
@@ -381,7 +446,11 @@ impl Ctx<'_> {
             }
             PolicyType::Scp => {
                 if let Some(p) = &principal {
-                    let f = if p.negated { "NotPrincipal" } else { "Principal" };
+                    let f = if p.negated {
+                        "NotPrincipal"
+                    } else {
+                        "Principal"
+                    };
                     return Err(self.error(
                         &msg::prohibited_field(f),
                         Some("a service control policy names no principal: it applies to every principal of the accounts it is attached to".into()),
@@ -396,12 +465,20 @@ impl Ctx<'_> {
             PolicyType::Rcp => {
                 match &principal {
                     None => {
-                        return Err(self.error(&msg::missing_field("Principal"), None, path, s.offset))
+                        return Err(self.error(
+                            &msg::missing_field("Principal"),
+                            None,
+                            path,
+                            s.offset,
+                        ))
                     }
                     Some(p) if p.negated => {
                         return Err(self.error(
                             &msg::prohibited_field("NotPrincipal"),
-                            Some("a resource control policy supports only `\"Principal\": \"*\"`".into()),
+                            Some(
+                                "a resource control policy supports only `\"Principal\": \"*\"`"
+                                    .into(),
+                            ),
                             &path_key(path, "NotPrincipal"),
                             p.offset,
                         ))
@@ -409,7 +486,10 @@ impl Ctx<'_> {
                     Some(p) if !p.wildcard => {
                         return Err(self.error(
                             "Invalid principal in policy",
-                            Some("a resource control policy supports only `\"Principal\": \"*\"`".into()),
+                            Some(
+                                "a resource control policy supports only `\"Principal\": \"*\"`"
+                                    .into(),
+                            ),
                             &path_key(path, "Principal"),
                             p.offset,
                         ))
@@ -593,7 +673,10 @@ impl Ctx<'_> {
             Json::Bool(b) => b.to_string(),
             other => {
                 return Err(self.syntax(
-                    format!("a condition value must be a string, number or boolean, not {}", other.type_name()),
+                    format!(
+                        "a condition value must be a string, number or boolean, not {}",
+                        other.type_name()
+                    ),
                     path,
                     v.offset,
                 ))
@@ -693,7 +776,10 @@ mod tests {
 
     #[test]
     fn syntax_error_has_position() {
-        let e = err("{\n \"Version\": \"2012-10-17\",\n \"Statement\": [}\n", PolicyType::Identity);
+        let e = err(
+            "{\n \"Version\": \"2012-10-17\",\n \"Statement\": [}\n",
+            PolicyType::Identity,
+        );
         assert_eq!(e.message, msg::SYNTAX);
         assert_eq!((e.line, e.column), (3, 16));
     }
@@ -782,7 +868,10 @@ mod tests {
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1234:user/x"},"Action":"s3:*","Resource":"*"}]}"#,
             PolicyType::Resource,
         );
-        assert_eq!(e.message, "Invalid principal in policy: \"AWS\":\"arn:aws:iam::1234:user/x\"");
+        assert_eq!(
+            e.message,
+            "Invalid principal in policy: \"AWS\":\"arn:aws:iam::1234:user/x\""
+        );
         parse(
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["111111111111","arn:aws:iam::111111111111:role/r","arn:aws:sts::111111111111:assumed-role/r/s"],"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
             PolicyType::Resource,

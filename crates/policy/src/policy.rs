@@ -131,7 +131,11 @@ impl PrincipalSpec {
         let mut ids: [Option<bool>; 3] = [None; 3];
         match p.kind() {
             PrincipalKind::Service => {
-                ids[0] = Some(self.services.iter().any(|s| s.eq_ignore_ascii_case(p.arn())))
+                ids[0] = Some(
+                    self.services
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(p.arn())),
+                )
             }
             PrincipalKind::Federated => {
                 ids[0] = Some(self.federated.iter().any(|s| **s == *p.arn()))

@@ -119,7 +119,9 @@ const MULTI_VALUED: &[&str] = &[
 const TAG_PREFIXES: &[&str] = &["aws:principaltag/", "aws:requesttag/", "aws:resourcetag/"];
 
 fn is_single_valued(key_lower: &str) -> bool {
-    SINGLE_VALUED.iter().any(|k| k.eq_ignore_ascii_case(key_lower))
+    SINGLE_VALUED
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(key_lower))
         || TAG_PREFIXES.iter().any(|p| key_lower.starts_with(p))
 }
 
@@ -149,7 +151,14 @@ struct V<'a> {
 }
 
 impl V<'_> {
-    fn push(&mut self, severity: Severity, code: &'static str, message: String, path: String, offset: usize) {
+    fn push(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        message: String,
+        path: String,
+        offset: usize,
+    ) {
         let (line, column) = self.lines.line_col(self.text, offset);
         self.out.push(Finding {
             severity,
@@ -220,7 +229,12 @@ fn check_document(v: &mut V<'_>, doc: &Document, ty: PolicyType) {
     }
     // Identical statements.
     for (i, s) in doc.statements.iter().enumerate() {
-        if let Some(j) = doc.statements.iter().take(i).position(|o| same_statement(o, s)) {
+        if let Some(j) = doc
+            .statements
+            .iter()
+            .take(i)
+            .position(|o| same_statement(o, s))
+        {
             v.push(
                 Severity::Suggestion,
                 "REDUNDANT_STATEMENT",
@@ -233,7 +247,12 @@ fn check_document(v: &mut V<'_>, doc: &Document, ty: PolicyType) {
 }
 
 fn same_statement(a: &Statement, b: &Statement) -> bool {
-    let items = |blk: &Block| blk.items.iter().map(|x| x.value.clone()).collect::<Vec<_>>();
+    let items = |blk: &Block| {
+        blk.items
+            .iter()
+            .map(|x| x.value.clone())
+            .collect::<Vec<_>>()
+    };
     let conds = |s: &Statement| {
         s.conditions
             .iter()
@@ -261,7 +280,8 @@ fn same_statement(a: &Statement, b: &Statement) -> bool {
     a.effect.value == b.effect.value
         && a.action.negated == b.action.negated
         && items(&a.action) == items(&b.action)
-        && a.resource.as_ref().map(|r| (r.negated, items(r))) == b.resource.as_ref().map(|r| (r.negated, items(r)))
+        && a.resource.as_ref().map(|r| (r.negated, items(r)))
+            == b.resource.as_ref().map(|r| (r.negated, items(r)))
         && principal(a) == principal(b)
         && conds(a) == conds(b)
 }
@@ -276,7 +296,11 @@ fn item_path(base: &str, name: &str, blk: &Block, i: usize) -> String {
 
 fn check_statement(v: &mut V<'_>, s: &Statement, base: &str, ty: PolicyType, vars: bool) {
     let allow = s.effect.value == Effect::Allow;
-    let aname = if s.action.negated { "NotAction" } else { "Action" };
+    let aname = if s.action.negated {
+        "NotAction"
+    } else {
+        "Action"
+    };
     let rname = if s.resource.as_ref().is_some_and(|r| r.negated) {
         "NotResource"
     } else {
@@ -304,7 +328,15 @@ fn check_statement(v: &mut V<'_>, s: &Statement, base: &str, ty: PolicyType, var
             );
         }
     }
-    redundant(v, &s.action, base, aname, true, "REDUNDANT_ACTION", "action");
+    redundant(
+        v,
+        &s.action,
+        base,
+        aname,
+        true,
+        "REDUNDANT_ACTION",
+        "action",
+    );
 
     // Resources: ARN shape, redundancy, variables under the old version.
     if let Some(r) = &s.resource {
@@ -355,10 +387,12 @@ fn check_statement(v: &mut V<'_>, s: &Statement, base: &str, ty: PolicyType, var
         );
     }
     if allow && matches_pass_role(&s.action) {
-        let star = s
-            .resource
-            .as_ref()
-            .is_some_and(|r| r.negated || r.items.iter().any(|x| x.value == "*" || x.value == "arn:aws:iam::*:role/*"));
+        let star = s.resource.as_ref().is_some_and(|r| {
+            r.negated
+                || r.items
+                    .iter()
+                    .any(|x| x.value == "*" || x.value == "arn:aws:iam::*:role/*")
+        });
         if star {
             v.push(
                 Severity::SecurityWarning,
@@ -381,7 +415,10 @@ fn check_statement(v: &mut V<'_>, s: &Statement, base: &str, ty: PolicyType, var
                 p.offset,
             );
         }
-        let any = p.wildcard || p.entries.iter().any(|(k, x)| *k == PrincipalKey::Aws && x.value == "*");
+        let any = p.wildcard
+            || p.entries
+                .iter()
+                .any(|(k, x)| *k == PrincipalKey::Aws && x.value == "*");
         if ty == PolicyType::Resource && allow && !p.negated && any && s.conditions.is_empty() {
             let assume = s
                 .action
@@ -440,7 +477,10 @@ fn check_statement(v: &mut V<'_>, s: &Statement, base: &str, ty: PolicyType, var
             v.push(
                 Severity::Warning,
                 "INVALID_CONTEXT_KEY",
-                format!("`{}` is not a global condition key: the request will never carry it", c.key.value),
+                format!(
+                    "`{}` is not a global condition key: the request will never carry it",
+                    c.key.value
+                ),
                 cpath.clone(),
                 c.key.offset,
             );
@@ -476,11 +516,15 @@ fn check_statement(v: &mut V<'_>, s: &Statement, base: &str, ty: PolicyType, var
                     x.offset,
                 );
             }
-            if x.value.contains("${") && !matches!(c.op.kind.family(), Family::String | Family::Arn) {
+            if x.value.contains("${") && !matches!(c.op.kind.family(), Family::String | Family::Arn)
+            {
                 v.push(
                     Severity::Error,
                     "VARIABLE_UNSUPPORTED_IN_OPERATOR",
-                    format!("policy variables work only with String and ARN operators, not `{}`", c.op.kind.name()),
+                    format!(
+                        "policy variables work only with String and ARN operators, not `{}`",
+                        c.op.kind.name()
+                    ),
                     cpath.clone(),
                     x.offset,
                 );
@@ -543,11 +587,16 @@ fn arn_problem(r: &str) -> Option<String> {
         return Some(format!("`{partition}` is not a partition"));
     }
     let service = f.get(2).copied().unwrap_or("");
-    if !wild(service) && !service.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if !wild(service)
+        && !service
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         return Some(format!("`{service}` is not a service prefix"));
     }
     let account = f.get(4).copied().unwrap_or("");
-    if !wild(account) && !account.is_empty() && account != "aws" && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())) {
+    let twelve_digits = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    if !(wild(account) || account.is_empty() || account == "aws" || twelve_digits) {
         return Some(format!("`{account}` is not a 12-digit account id"));
     }
     if f.get(5).is_some_and(|res| res.is_empty()) {
@@ -557,8 +606,22 @@ fn arn_problem(r: &str) -> Option<String> {
 }
 
 /// Items covered by another item of the same element.
-fn redundant(v: &mut V<'_>, blk: &Block, base: &str, name: &str, fold_case: bool, code: &'static str, what: &str) {
-    let norm = |s: &str| if fold_case { s.to_ascii_lowercase() } else { s.to_string() };
+fn redundant(
+    v: &mut V<'_>,
+    blk: &Block,
+    base: &str,
+    name: &str,
+    fold_case: bool,
+    code: &'static str,
+    what: &str,
+) {
+    let norm = |s: &str| {
+        if fold_case {
+            s.to_ascii_lowercase()
+        } else {
+            s.to_string()
+        }
+    };
     for (i, a) in blk.items.iter().enumerate() {
         let an = norm(&a.value);
         let covered = blk.items.iter().enumerate().find(|(j, b)| {
@@ -579,7 +642,10 @@ fn redundant(v: &mut V<'_>, blk: &Block, base: &str, name: &str, fold_case: bool
             v.push(
                 Severity::Suggestion,
                 code,
-                format!("the {what} `{}` is already covered by `{}`", a.value, b.value),
+                format!(
+                    "the {what} `{}` is already covered by `{}`",
+                    a.value, b.value
+                ),
                 item_path(base, name, blk, i),
                 a.offset,
             );
@@ -614,37 +680,85 @@ mod tests {
 
     #[test]
     fn each_check() {
-        let c = codes(r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["MISSING_VERSION"]);
-        let c = codes(r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::${aws:username}"}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::${aws:username}"}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["OUTDATED_VERSION", "VARIABLE_UNSUPPORTED_IN_VERSION"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get Object"],"Resource":"arn:aws:s3:::b"}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get Object"],"Resource":"arn:aws:s3:::b"}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["INVALID_ACTION"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:us-east-1:12:x"}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:us-east-1:12:x"}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["INVALID_ARN_RESOURCE"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"ForAllValues:StringEquals":{"aws:username":"a"}}}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"ForAllValues:StringEquals":{"aws:username":"a"}}}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["FORALLVALUES_WITH_SINGLE_VALUED_KEY"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"NullIfExists":{"aws:username":"true"}}}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"NullIfExists":{"aws:username":"true"}}}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["NULL_WITH_IF_EXISTS"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"111111111111"},"Action":"s3:GetObject","Resource":"*"}]}"#, PolicyType::Resource);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"111111111111"},"Action":"s3:GetObject","Resource":"*"}]}"#,
+            PolicyType::Resource,
+        );
         assert_eq!(c, ["ALLOW_WITH_NOT_PRINCIPAL"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["ALLOW_WITH_NOT_ACTION"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","NotResource":"arn:aws:s3:::secret/*"}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","NotResource":"arn:aws:s3:::secret/*"}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["ALLOW_WITH_NOT_RESOURCE"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:PassRole","Resource":"*"}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:PassRole","Resource":"*"}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["PASS_ROLE_WITH_STAR_IN_RESOURCE"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#, PolicyType::Resource);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#,
+            PolicyType::Resource,
+        );
         assert_eq!(c, ["TRUST_POLICY_ALLOWS_ANY_PRINCIPAL"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get*","s3:GetObject"],"Resource":["arn:aws:s3:::b/*","arn:aws:s3:::b/x"]}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get*","s3:GetObject"],"Resource":["arn:aws:s3:::b/*","arn:aws:s3:::b/x"]}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["REDUNDANT_ACTION", "REDUNDANT_RESOURCE"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":"soon"}}}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":"soon"}}}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["INVALID_CONDITION_VALUE"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"aws:TagKeys":"a"}}}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"aws:TagKeys":"a"}}}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["MISSING_QUALIFIER"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"},{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"},{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["REDUNDANT_STATEMENT"]);
-        let c = codes(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringEqualz":{"aws:username":"a"}}}]}"#, PolicyType::Identity);
+        let c = codes(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringEqualz":{"aws:username":"a"}}}]}"#,
+            PolicyType::Identity,
+        );
         assert_eq!(c, ["INVALID_CONDITION_OPERATOR"]);
     }
 

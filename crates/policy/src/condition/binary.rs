@@ -4,7 +4,9 @@
 use base64::Engine;
 
 pub(super) fn parse(v: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD.decode(v.trim()).ok()
+    base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .ok()
 }
 
 pub(super) fn any(bs: &[Option<Vec<u8>>], rv: &str) -> bool {

@@ -9,7 +9,9 @@ use crate::document::OpKind;
 const NANOS: i128 = 1_000_000_000;
 
 pub(super) fn any(kind: OpKind, ds: &[Option<i128>], rv: &str) -> bool {
-    let Some(r) = parse_date(rv) else { return false };
+    let Some(r) = parse_date(rv) else {
+        return false;
+    };
     ds.iter().flatten().any(|&p| match kind {
         OpKind::DateEquals | OpKind::DateNotEquals => r == p,
         OpKind::DateLessThan => r < p,

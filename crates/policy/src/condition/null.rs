@@ -10,5 +10,7 @@ pub(super) fn evaluate(vals: &[Option<bool>], found: Option<&ContextValue>) -> b
         Some(ContextValue::Multi(v)) => v.is_empty(),
         Some(ContextValue::Single(_)) => false,
     };
-    vals.iter().flatten().any(|&want_absent| want_absent == absent)
+    vals.iter()
+        .flatten()
+        .any(|&want_absent| want_absent == absent)
 }
