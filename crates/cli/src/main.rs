@@ -113,11 +113,15 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
                 if line.trim().is_empty() {
                     continue;
                 }
-                // A line that is a complete value is a case; otherwise keep
-                // reading (a pretty-printed single case spans lines).
-                if serde_json::from_str::<serde_json::Value>(buf.trim()).is_ok() {
-                    run(buf.trim())?;
-                    buf.clear();
+                // A line that is a complete value is a case. A value cut short
+                // (a pretty-printed case spanning lines) keeps reading; anything
+                // else is a malformed case, answered at once.
+                match serde_json::from_str::<serde_json::Value>(buf.trim()) {
+                    Err(e) if e.is_eof() => continue,
+                    _ => {
+                        run(buf.trim())?;
+                        buf.clear();
+                    }
                 }
             }
             if !buf.trim().is_empty() {

@@ -122,10 +122,13 @@ impl CaseError {
             e.insert("location".into(), json!(l));
         }
         if let Some(p) = &self.policy_error {
-            e.insert("policy_error".into(), json!({
-                "message": p.message, "detail": p.detail, "path": p.path,
-                "line": p.line, "column": p.column,
-            }));
+            e.insert(
+                "policy_error".into(),
+                json!({
+                    "message": p.message, "detail": p.detail, "path": p.path,
+                    "line": p.line, "column": p.column,
+                }),
+            );
         }
         json!({"id": self.id.clone().unwrap_or(Value::Null), "error": e})
     }
@@ -206,13 +209,14 @@ pub fn parse_case(text: &str) -> Result<Case, CaseError> {
 /// Read one case from a parsed JSON value.
 pub fn parse_case_value(value: Value) -> Result<Case, CaseError> {
     let id = value.get("id").cloned();
-    let err =
-        |message: String, location: Option<String>, policy_error: Option<Box<PolicyError>>| CaseError {
-            id: id.clone(),
-            message,
-            location,
-            policy_error,
-        };
+    let err = |message: String,
+               location: Option<String>,
+               policy_error: Option<Box<PolicyError>>| CaseError {
+        id: id.clone(),
+        message,
+        location,
+        policy_error,
+    };
     let raw: RawCase = serde_json::from_value(value)
         .map_err(|e| err(format!("the case is malformed: {e}"), None, None))?;
     let mut ctx = Context::new();

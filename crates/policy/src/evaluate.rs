@@ -367,3 +367,519 @@ fn statement_applies<'a>(
     }
     ok.then_some(pm)
 }
+
+#[cfg(test)]
+mod tests {
+    //! One test per rule of
+    //! <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html>.
+    use super::*;
+    use crate::context::Context;
+    use crate::policy::Policy;
+
+    const ALICE: &str = "arn:aws:iam::111111111111:user/alice";
+    const SESSION: &str = "arn:aws:sts::111111111111:assumed-role/deploy/alice";
+    const ROLE: &str = "arn:aws:iam::111111111111:role/deploy";
+    const OBJ: &str = "arn:aws:s3:::bucket/key";
+
+    fn set(ty: PolicyType, docs: &[&str]) -> PolicySet {
+        PolicySet::from_policies(
+            docs.iter()
+                .enumerate()
+                .map(|(i, d)| Policy::parse(&format!("{ty}-{i}"), d, ty).unwrap()),
+        )
+    }
+
+    fn allow(action: &str, resource: &str) -> String {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"A","Effect":"Allow","Action":"{action}","Resource":"{resource}"}}]}}"#
+        )
+    }
+
+    fn deny(action: &str, resource: &str) -> String {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"D","Effect":"Deny","Action":"{action}","Resource":"{resource}"}}]}}"#
+        )
+    }
+
+    fn res_allow(principal: &str, action: &str) -> String {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"R","Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"{action}","Resource":"*"}}]}}"#
+        )
+    }
+
+    fn req(principal: &str, action: &str, resource: &str, res_acct: &str) -> Request {
+        Request::new(principal, action, resource, Some(res_acct), Context::new())
+    }
+
+    fn decide(r: &Request, l: &Layers) -> (EvalDecision, Option<PolicyType>) {
+        let d = evaluate(r, l);
+        (d.decision, d.decided_by)
+    }
+
+    #[test]
+    fn empty_policy_set_denies_implicitly() {
+        let l = Layers::default();
+        let r = req(ALICE, "s3:GetObject", OBJ, "111111111111");
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Identity))
+        );
+        assert_eq!(
+            evaluate(&r, &l).message(&r).unwrap(),
+            "User: arn:aws:iam::111111111111:user/alice is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::bucket/key because no identity-based policy allows the s3:GetObject action"
+        );
+    }
+
+    #[test]
+    fn identity_allow_and_explicit_deny_wins() {
+        let mut l = Layers {
+            identity: set(PolicyType::Identity, &[&allow("s3:*", "*")]),
+            ..Default::default()
+        };
+        let r = req(ALICE, "s3:GetObject", OBJ, "111111111111");
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::Allowed, Some(PolicyType::Identity))
+        );
+        l.identity = set(
+            PolicyType::Identity,
+            &[&allow("s3:*", "*"), &deny("s3:Get*", "*")],
+        );
+        let d = evaluate(&r, &l);
+        assert_eq!(d.decision, EvalDecision::ExplicitDeny);
+        assert_eq!(d.matched_statements.len(), 1);
+        assert_eq!(d.matched_statements[0].sid, Some("D"));
+        assert!(d
+            .message(&r)
+            .unwrap()
+            .ends_with("with an explicit deny in an identity-based policy"));
+    }
+
+    #[test]
+    fn every_scp_level_must_allow() {
+        let r = req(ALICE, "s3:GetObject", OBJ, "111111111111");
+        let full = allow("*", "*");
+        let mut l = Layers {
+            identity: set(PolicyType::Identity, &[&allow("s3:*", "*")]),
+            scp: vec![
+                set(PolicyType::Scp, &[&full]),
+                set(PolicyType::Scp, &[&allow("ec2:*", "*")]),
+                set(PolicyType::Scp, &[&full]),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Scp))
+        );
+        assert!(evaluate(&r, &l)
+            .message(&r)
+            .unwrap()
+            .ends_with("because no service control policy allows the s3:GetObject action"));
+        l.scp[1] = set(PolicyType::Scp, &[&allow("s3:*", "*")]);
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::Allowed, Some(PolicyType::Identity))
+        );
+        // A level with no policy allows nothing.
+        l.scp[2] = PolicySet::default();
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Scp))
+        );
+        // An SCP deny is an explicit deny.
+        l.scp[2] = set(PolicyType::Scp, &[&full, &deny("s3:*", "*")]);
+        let d = evaluate(&r, &l);
+        assert_eq!(
+            (d.decision, d.decided_by),
+            (EvalDecision::ExplicitDeny, Some(PolicyType::Scp))
+        );
+        assert_eq!(d.matched_statements[0].level, Some(2));
+        assert!(d
+            .message(&r)
+            .unwrap()
+            .ends_with("with an explicit deny in a service control policy"));
+    }
+
+    #[test]
+    fn every_rcp_level_must_allow() {
+        let r = req(ALICE, "s3:GetObject", OBJ, "111111111111");
+        let rcp_full = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#;
+        let l = Layers {
+            identity: set(PolicyType::Identity, &[&allow("s3:*", "*")]),
+            rcp: vec![set(PolicyType::Rcp, &[rcp_full]), PolicySet::default()],
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Rcp))
+        );
+    }
+
+    #[test]
+    fn boundary_and_session_intersect() {
+        let r = req(SESSION, "s3:PutObject", OBJ, "111111111111");
+        let mut l = Layers {
+            identity: set(PolicyType::Identity, &[&allow("s3:*", "*")]),
+            permission_boundary: Some(set(
+                PolicyType::PermissionBoundary,
+                &[&allow("s3:Get*", "*")],
+            )),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(&r, &l),
+            (
+                EvalDecision::ImplicitDeny,
+                Some(PolicyType::PermissionBoundary)
+            )
+        );
+        assert!(evaluate(&r, &l)
+            .message(&r)
+            .unwrap()
+            .ends_with("because no permissions boundary allows the s3:PutObject action"));
+        l.permission_boundary = Some(set(PolicyType::PermissionBoundary, &[&allow("s3:*", "*")]));
+        l.session = Some(set(PolicyType::Session, &[&allow("s3:Get*", "*")]));
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Session))
+        );
+        assert!(evaluate(&r, &l)
+            .message(&r)
+            .unwrap()
+            .ends_with("because no session policy allows the s3:PutObject action"));
+        // A boundary alone grants nothing.
+        l.session = None;
+        l.identity = PolicySet::default();
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Identity))
+        );
+    }
+
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-basics.html
+    #[test]
+    fn same_account_resource_policy_principal_kinds() {
+        let boundary = Some(set(PolicyType::PermissionBoundary, &[&allow("ec2:*", "*")]));
+        let session = Some(set(PolicyType::Session, &[&allow("ec2:*", "*")]));
+        // User ARN named: not limited by the identity policies or the boundary.
+        let l = Layers {
+            permission_boundary: boundary.clone(),
+            resource: Some(set(
+                PolicyType::Resource,
+                &[&res_allow(ALICE, "s3:GetObject")],
+            )),
+            ..Default::default()
+        };
+        let r = req(ALICE, "s3:GetObject", OBJ, "111111111111");
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::Allowed, Some(PolicyType::Resource))
+        );
+        // Session ARN named: not limited by boundary or session policy.
+        let l = Layers {
+            permission_boundary: boundary.clone(),
+            session: session.clone(),
+            resource: Some(set(
+                PolicyType::Resource,
+                &[&res_allow(SESSION, "s3:GetObject")],
+            )),
+            ..Default::default()
+        };
+        let r = req(SESSION, "s3:GetObject", OBJ, "111111111111");
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::Allowed, Some(PolicyType::Resource))
+        );
+        // Role ARN named: limited by the boundary ...
+        let mut l = Layers {
+            permission_boundary: boundary.clone(),
+            resource: Some(set(
+                PolicyType::Resource,
+                &[&res_allow(ROLE, "s3:GetObject")],
+            )),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(&r, &l),
+            (
+                EvalDecision::ImplicitDeny,
+                Some(PolicyType::PermissionBoundary)
+            )
+        );
+        // ... and by a session policy; without them it grants.
+        l.permission_boundary = None;
+        l.session = session;
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Session))
+        );
+        l.session = None;
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::Allowed, Some(PolicyType::Resource))
+        );
+        // Account named: delegates to identity policies.
+        let mut l = Layers {
+            resource: Some(set(
+                PolicyType::Resource,
+                &[&res_allow("111111111111", "s3:GetObject")],
+            )),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Identity))
+        );
+        l.identity = set(PolicyType::Identity, &[&allow("s3:GetObject", "*")]);
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::Allowed, Some(PolicyType::Identity))
+        );
+    }
+
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html
+    #[test]
+    fn cross_account_needs_both_sides() {
+        let r = req(
+            ALICE,
+            "s3:GetObject",
+            "arn:aws:s3:::other/key",
+            "222222222222",
+        );
+        let mut l = Layers {
+            identity: set(PolicyType::Identity, &[&allow("s3:*", "*")]),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Resource))
+        );
+        assert!(evaluate(&r, &l)
+            .message(&r)
+            .unwrap()
+            .ends_with("because no resource-based policy allows the s3:GetObject action"));
+        l.resource = Some(set(
+            PolicyType::Resource,
+            &[&res_allow("111111111111", "s3:GetObject")],
+        ));
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::Allowed, Some(PolicyType::Identity))
+        );
+        // The resource policy naming the user directly is still not enough without identity.
+        l.identity = PolicySet::default();
+        l.resource = Some(set(
+            PolicyType::Resource,
+            &[&res_allow(ALICE, "s3:GetObject")],
+        ));
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Identity))
+        );
+    }
+
+    #[test]
+    fn trust_policy_must_allow_assume_role_within_one_account() {
+        let target = "arn:aws:iam::111111111111:role/prod-readonly";
+        let r = req(ALICE, "sts:AssumeRole", target, "111111111111");
+        let mut l = Layers {
+            identity: set(PolicyType::Identity, &[&allow("sts:AssumeRole", "*")]),
+            ..Default::default()
+        };
+        // Identity allows, but no trust policy does.
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Resource))
+        );
+        assert!(evaluate(&r, &l)
+            .message(&r)
+            .unwrap()
+            .ends_with("because no role trust policy allows the sts:AssumeRole action"));
+        // Trusting the account delegates to the identity policy.
+        l.resource = Some(set(
+            PolicyType::Resource,
+            &[&res_allow(
+                "arn:aws:iam::111111111111:root",
+                "sts:AssumeRole",
+            )],
+        ));
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::Allowed, Some(PolicyType::Identity))
+        );
+        l.identity = PolicySet::default();
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Identity))
+        );
+        // Naming the user needs no identity policy.
+        l.resource = Some(set(
+            PolicyType::Resource,
+            &[&res_allow(ALICE, "sts:AssumeRole")],
+        ));
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::Allowed, Some(PolicyType::Resource))
+        );
+        // ... but a permissions boundary must still allow.
+        l.permission_boundary = Some(set(PolicyType::PermissionBoundary, &[&allow("s3:*", "*")]));
+        assert_eq!(
+            decide(&r, &l),
+            (
+                EvalDecision::ImplicitDeny,
+                Some(PolicyType::PermissionBoundary)
+            )
+        );
+    }
+
+    #[test]
+    fn service_principal_needs_only_the_trust_policy() {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        let l = Layers {
+            resource: Some(set(PolicyType::Resource, &[trust])),
+            ..Default::default()
+        };
+        let r = req(
+            "lambda.amazonaws.com",
+            "sts:AssumeRole",
+            ROLE,
+            "111111111111",
+        );
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::Allowed, Some(PolicyType::Resource))
+        );
+        let r = req("glue.amazonaws.com", "sts:AssumeRole", ROLE, "111111111111");
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Resource))
+        );
+    }
+
+    #[test]
+    fn root_user_is_bound_only_by_organizations_and_denies() {
+        let root = "arn:aws:iam::111111111111:root";
+        let r = req(
+            root,
+            "iam:CreateUser",
+            "arn:aws:iam::111111111111:user/bob",
+            "111111111111",
+        );
+        let mut l = Layers::default();
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::Allowed, Some(PolicyType::Identity))
+        );
+        l.scp = vec![set(
+            PolicyType::Scp,
+            &[&allow("*", "*"), &deny("iam:*", "*")],
+        )];
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::ExplicitDeny, Some(PolicyType::Scp))
+        );
+        // Cross-account, the root needs the other account's resource policy.
+        let r = req(root, "s3:GetObject", "arn:aws:s3:::other/k", "222222222222");
+        assert_eq!(
+            decide(&r, &Layers::default()),
+            (EvalDecision::ImplicitDeny, Some(PolicyType::Resource))
+        );
+    }
+
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html
+    #[test]
+    fn not_principal_with_deny() {
+        let doc = |listed: &str| {
+            format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}},{{"Effect":"Deny","NotPrincipal":{{"AWS":[{listed}]}},"Action":"s3:*","Resource":"*"}}]}}"#
+            )
+        };
+        let r = req(SESSION, "s3:GetObject", OBJ, "111111111111");
+        // Listing the session alone does not exempt it: the role and the account must be listed too.
+        let l = Layers {
+            resource: Some(set(
+                PolicyType::Resource,
+                &[&doc(&format!("\"{SESSION}\""))],
+            )),
+            ..Default::default()
+        };
+        assert_eq!(decide(&r, &l).0, EvalDecision::ExplicitDeny);
+        let all = format!("\"{SESSION}\",\"{ROLE}\",\"arn:aws:iam::111111111111:root\"");
+        let mut l = Layers {
+            resource: Some(set(PolicyType::Resource, &[&doc(&all)])),
+            ..Default::default()
+        };
+        assert_eq!(decide(&r, &l).0, EvalDecision::Allowed);
+        // A principal with a permissions boundary is always denied by it.
+        l.permission_boundary = Some(set(PolicyType::PermissionBoundary, &[&allow("*", "*")]));
+        assert_eq!(decide(&r, &l).0, EvalDecision::ExplicitDeny);
+    }
+
+    #[test]
+    fn service_index_does_not_miss_wildcard_statements() {
+        let l = Layers {
+            identity: set(
+                PolicyType::Identity,
+                &[
+                    &allow("ec2:*", "*"),
+                    &allow("*", "*"),
+                    &deny("s?:Get*", "*"),
+                ],
+            ),
+            ..Default::default()
+        };
+        let r = req(ALICE, "s3:GetObject", OBJ, "111111111111");
+        assert_eq!(decide(&r, &l).0, EvalDecision::ExplicitDeny);
+        let r = req(ALICE, "S3:PutObject", OBJ, "111111111111");
+        assert_eq!(
+            decide(&r, &l),
+            (EvalDecision::Allowed, Some(PolicyType::Identity))
+        );
+    }
+
+    #[test]
+    fn not_action_and_not_resource() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"iam:*","NotResource":"arn:aws:s3:::secret/*"}]}"#;
+        let l = Layers {
+            identity: set(PolicyType::Identity, &[doc]),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(&req(ALICE, "s3:GetObject", OBJ, "111111111111"), &l).0,
+            EvalDecision::Allowed
+        );
+        assert_eq!(
+            decide(&req(ALICE, "iam:GetUser", OBJ, "111111111111"), &l).0,
+            EvalDecision::ImplicitDeny
+        );
+        assert_eq!(
+            decide(
+                &req(
+                    ALICE,
+                    "s3:GetObject",
+                    "arn:aws:s3:::secret/k",
+                    "111111111111"
+                ),
+                &l
+            )
+            .0,
+            EvalDecision::ImplicitDeny
+        );
+    }
+
+    #[test]
+    fn missing_context_keys_are_reported() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}]}"#;
+        let l = Layers {
+            identity: set(PolicyType::Identity, &[doc]),
+            ..Default::default()
+        };
+        let d = evaluate(&req(ALICE, "s3:GetObject", OBJ, "111111111111"), &l);
+        assert_eq!(d.decision, EvalDecision::ImplicitDeny);
+        assert_eq!(
+            d.missing_context_keys.as_slice(),
+            ["aws:MultiFactorAuthPresent"]
+        );
+    }
+}
