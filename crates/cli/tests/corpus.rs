@@ -1,3 +1,9 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 //! The data-driven corpus: every case under `crates/policy/tests/data/`
 //! runs through the real `ward policy eval` binary, and each result is
 //! compared with the expectation written beside the case (decision,
