@@ -145,6 +145,9 @@ fn split_pattern(s: &str) -> Vec<&str> {
 pub enum ArnPattern {
     /// `*`: every resource.
     Any,
+    /// The first five fields are plain text (`arn:aws:s3:::`): one prefix
+    /// comparison, then the resource field's template.
+    Prefixed(Box<str>, Template),
     /// Six fields, matched one by one.
     Fields(Box<[Template; 6]>),
     /// Not ARN-shaped (e.g. `arn:aws:*`): matched as one string.
@@ -157,6 +160,12 @@ impl ArnPattern {
             return ArnPattern::Any;
         }
         let parts = split_pattern(s);
+        let plain = |p: &&str| !p.contains(['*', '?']) && !(variables && p.contains("${"));
+        if parts.len() == 6 && parts.iter().take(5).all(plain) {
+            let head: String = parts.iter().take(5).map(|p| format!("{p}:")).collect();
+            let tail = Template::parse(parts.get(5).copied().unwrap_or(""), true, variables);
+            return ArnPattern::Prefixed(head.into(), tail);
+        }
         if parts.len() == 6 {
             let t: Vec<Template> = parts
                 .iter()
@@ -175,6 +184,13 @@ impl ArnPattern {
         match self {
             ArnPattern::Any => Some(true),
             ArnPattern::Whole(t) => t.matches(arn.as_str(), ctx),
+            ArnPattern::Prefixed(head, tail) => {
+                let text = arn.as_str();
+                if !crate::wildcard::str_starts_with(text, head) {
+                    return Some(false);
+                }
+                tail.matches(text.get(head.len()..).unwrap_or_default(), ctx)
+            }
             ArnPattern::Fields(f) => {
                 if !arn.is_arn() {
                     return Some(false);
@@ -204,7 +220,7 @@ impl ArnPattern {
     pub fn templates(&self) -> Vec<&Template> {
         match self {
             ArnPattern::Any => vec![],
-            ArnPattern::Whole(t) => vec![t],
+            ArnPattern::Whole(t) | ArnPattern::Prefixed(_, t) => vec![t],
             ArnPattern::Fields(f) => f.iter().collect(),
         }
     }

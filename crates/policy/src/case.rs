@@ -306,12 +306,12 @@ pub fn result_json(id: Option<&Value>, req: &Request, d: &Decision<'_>) -> Value
         .iter()
         .map(|m| {
             let mut o = json!({
-                "policy_id": m.policy_id,
-                "policy_type": m.policy_type.as_str(),
-                "statement_index": m.statement_index,
-                "sid": m.sid,
+                "policy_id": m.policy_id(),
+                "policy_type": m.policy_type().as_str(),
+                "statement_index": m.statement_index(),
+                "sid": m.sid(),
             });
-            if let (Some(l), Some(obj)) = (m.level, o.as_object_mut()) {
+            if let (Some(l), Some(obj)) = (m.level(), o.as_object_mut()) {
                 obj.insert("level".into(), json!(l));
             }
             o

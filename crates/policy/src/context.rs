@@ -4,7 +4,10 @@
 //! (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html>),
 //! so keys are stored lowercased once, when the context is built, and the
 //! compiled policies carry lowercased keys too: a lookup is a binary search
-//! with plain byte comparisons, no allocation.
+//! on precomputed hashes, no allocation.
+
+use rustc_hash::FxBuildHasher;
+use std::hash::BuildHasher;
 
 /// A context value: one string, or a set of strings for multivalued keys
 /// such as `aws:TagKeys`.
@@ -28,10 +31,33 @@ impl ContextValue {
     }
 }
 
+/// A condition key prepared for lookup: lowercased and hashed once (when a
+/// policy is compiled), so a lookup compares integers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    hash: u64,
+    lower: Box<str>,
+}
+
+impl Key {
+    pub fn new(name: &str) -> Key {
+        let lower: Box<str> = name.to_lowercase().into();
+        Key {
+            hash: FxBuildHasher.hash_one(&*lower),
+            lower,
+        }
+    }
+
+    /// The lowercased name.
+    pub fn as_str(&self) -> &str {
+        &self.lower
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
-    key_lower: Box<str>,
-    key: Box<str>,
+    key: Key,
+    name: Box<str>,
     value: ContextValue,
 }
 
@@ -47,23 +73,23 @@ impl Context {
     }
 
     /// Set a key (replacing a value under the same key in any case).
-    pub fn insert(&mut self, key: &str, value: ContextValue) {
-        let key_lower: Box<str> = key.to_lowercase().into();
+    pub fn insert(&mut self, name: &str, value: ContextValue) {
+        let key = Key::new(name);
         match self
             .entries
-            .binary_search_by(|e| e.key_lower.as_ref().cmp(&key_lower))
+            .binary_search_by(|e| (e.key.hash, &*e.key.lower).cmp(&(key.hash, &*key.lower)))
         {
             Ok(i) => {
                 if let Some(e) = self.entries.get_mut(i) {
                     e.value = value;
-                    e.key = key.into();
+                    e.name = name.into();
                 }
             }
             Err(i) => self.entries.insert(
                 i,
                 Entry {
-                    key_lower,
-                    key: key.into(),
+                    key,
+                    name: name.into(),
                     value,
                 },
             ),
@@ -87,24 +113,26 @@ impl Context {
         );
     }
 
-    /// Look a key up by its lowercased name.
+    /// Look a prepared key up.
     #[inline]
-    pub fn get_lower(&self, key_lower: &str) -> Option<&ContextValue> {
+    pub fn lookup(&self, key: &Key) -> Option<&ContextValue> {
+        let i = self.entries.partition_point(|e| e.key.hash < key.hash);
         self.entries
-            .binary_search_by(|e| e.key_lower.as_ref().cmp(key_lower))
-            .ok()
-            .and_then(|i| self.entries.get(i))
+            .get(i..)?
+            .iter()
+            .take_while(|e| e.key.hash == key.hash)
+            .find(|e| e.key.lower == key.lower)
             .map(|e| &e.value)
     }
 
     /// Look a key up in any case.
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
-        self.get_lower(&key.to_lowercase())
+        self.lookup(&Key::new(key))
     }
 
     /// Keys as they were given, with their values.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
-        self.entries.iter().map(|e| (e.key.as_ref(), &e.value))
+        self.entries.iter().map(|e| (e.name.as_ref(), &e.value))
     }
 
     pub fn len(&self) -> usize {

@@ -55,7 +55,8 @@ struct LayerResult {
 }
 
 struct Scratch<'a> {
-    matched: SmallVec<[MatchedStatement<'a>; 8]>,
+    allows: SmallVec<[MatchedStatement<'a>; 6]>,
+    denies: SmallVec<[MatchedStatement<'a>; 6]>,
     missing: SmallVec<[&'a str; 4]>,
 }
 
@@ -75,7 +76,8 @@ fn is_trust_action(action_lower: &str) -> bool {
 /// Decide a request.
 pub fn evaluate<'a>(req: &Request, layers: &'a Layers) -> Decision<'a> {
     let mut sc = Scratch {
-        matched: SmallVec::new(),
+        allows: SmallVec::new(),
+        denies: SmallVec::new(),
         missing: SmallVec::new(),
     };
     let p = &req.principal;
@@ -120,23 +122,15 @@ pub fn evaluate<'a>(req: &Request, layers: &'a Layers) -> Decision<'a> {
         rcp_deny |= r.deny;
     }
 
-    let missing = std::mem::take(&mut sc.missing);
-    let finish = |decision: EvalDecision, by: Option<PolicyType>, sc: Scratch<'a>| {
-        let want = match decision {
-            EvalDecision::ExplicitDeny => Some(Effect::Deny),
-            EvalDecision::Allowed => Some(Effect::Allow),
-            EvalDecision::ImplicitDeny => None,
-        };
-        let matched = match want {
-            Some(e) => sc.matched.into_iter().filter(|m| m.effect == e).collect(),
-            None => SmallVec::new(),
-        };
-        Decision {
-            decision,
-            decided_by: by,
-            matched_statements: matched,
-            missing_context_keys: missing.clone(),
-        }
+    let finish = |decision: EvalDecision, by: Option<PolicyType>, sc: Scratch<'a>| Decision {
+        decision,
+        decided_by: by,
+        matched_statements: match decision {
+            EvalDecision::ExplicitDeny => sc.denies,
+            EvalDecision::Allowed => sc.allows,
+            EvalDecision::ImplicitDeny => SmallVec::new(),
+        },
+        missing_context_keys: sc.missing,
     };
 
     // 1. Explicit deny anywhere.
@@ -260,10 +254,16 @@ fn eval_level<'a>(
     level: usize,
     sc: &mut Scratch<'a>,
 ) -> LayerResult {
-    let before = sc.matched.len();
+    let (a, d) = (sc.allows.len(), sc.denies.len());
     let r = eval_set(req, set, ty, None, sc);
-    for m in sc.matched.iter_mut().skip(before) {
-        m.level = Some(level);
+    let level = u16::try_from(level).unwrap_or(u16::MAX - 1);
+    for m in sc
+        .allows
+        .iter_mut()
+        .skip(a)
+        .chain(sc.denies.iter_mut().skip(d))
+    {
+        m.level = level;
     }
     r
 }
@@ -278,14 +278,14 @@ fn eval_set<'a>(
     sc: &mut Scratch<'a>,
 ) -> LayerResult {
     let mut out = LayerResult::default();
-    for &(pi, si) in set.candidates(req.service_lower()) {
+    for (pi, si, exact_hit) in set.candidates(req) {
         let Some(policy) = set.policies.get(pi as usize) else {
             continue;
         };
         let Some(stmt) = policy.statements.get(si as usize) else {
             continue;
         };
-        let Some(pm) = statement_applies(req, stmt, boundary_present, sc) else {
+        let Some(pm) = statement_applies(req, stmt, exact_hit, boundary_present, sc) else {
             continue;
         };
         match stmt.effect {
@@ -297,14 +297,16 @@ fn eval_set<'a>(
                 }
             }
         }
-        sc.matched.push(MatchedStatement {
+        let m = MatchedStatement {
+            policy,
+            statement: si,
+            level: u16::MAX,
             policy_type: ty,
-            policy_id: policy.id(),
-            statement_index: si as usize,
-            sid: stmt.sid.as_deref(),
-            effect: stmt.effect,
-            level: None,
-        });
+        };
+        match stmt.effect {
+            Effect::Deny => sc.denies.push(m),
+            Effect::Allow => sc.allows.push(m),
+        }
     }
     out
 }
@@ -314,13 +316,18 @@ fn eval_set<'a>(
 fn statement_applies<'a>(
     req: &Request,
     stmt: &'a Stmt,
+    exact_hit: bool,
     boundary_present: Option<bool>,
     sc: &mut Scratch<'a>,
 ) -> Option<PrincipalMatch> {
-    // Action.
+    // Action. A statement found by its exact action name matches; others
+    // are checked against their wildcard patterns (all patterns for `NotAction`).
     let action = &*req.action_lower;
-    let hit = stmt.actions.iter().any(|g| g.matches(action));
-    if hit == stmt.not_action {
+    if stmt.not_action {
+        if stmt.actions.iter().any(|g| g.matches(action)) {
+            return None;
+        }
+    } else if !exact_hit && !stmt.wild_actions.iter().any(|g| g.matches(action)) {
         return None;
     }
     // Resource.
@@ -355,15 +362,20 @@ fn statement_applies<'a>(
         }
         Some(spec) => spec.best_match(&req.principal)?,
     };
-    // Conditions: all must hold. Evaluate them all so that every missing
-    // key is reported.
+    // Conditions: all must hold. Once one fails the rest are only checked
+    // for absent keys, so that every missing key is still reported.
     let mut ok = true;
     for c in &stmt.conditions {
-        let o = c.evaluate(&req.context);
-        if o.missing && !sc.missing.iter().any(|k| k.eq_ignore_ascii_case(c.key())) {
+        let missing = if ok {
+            let o = c.evaluate(&req.context);
+            ok = o.value;
+            o.missing
+        } else {
+            c.key_is_absent(&req.context)
+        };
+        if missing && !sc.missing.iter().any(|k| k.eq_ignore_ascii_case(c.key())) {
             sc.missing.push(c.key());
         }
-        ok &= o.value;
     }
     ok.then_some(pm)
 }
@@ -448,7 +460,7 @@ mod tests {
         let d = evaluate(&r, &l);
         assert_eq!(d.decision, EvalDecision::ExplicitDeny);
         assert_eq!(d.matched_statements.len(), 1);
-        assert_eq!(d.matched_statements[0].sid, Some("D"));
+        assert_eq!(d.matched_statements[0].sid(), Some("D"));
         assert!(d
             .message(&r)
             .unwrap()
@@ -494,7 +506,7 @@ mod tests {
             (d.decision, d.decided_by),
             (EvalDecision::ExplicitDeny, Some(PolicyType::Scp))
         );
-        assert_eq!(d.matched_statements[0].level, Some(2));
+        assert_eq!(d.matched_statements[0].level(), Some(2));
         assert!(d
             .message(&r)
             .unwrap()

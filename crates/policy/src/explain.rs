@@ -10,6 +10,7 @@
 //! named "role trust policy", as AWS does for `sts:AssumeRole`.
 
 use crate::document::{Effect, PolicyType};
+use crate::policy::Policy;
 use crate::request::Request;
 use smallvec::SmallVec;
 use std::fmt;
@@ -38,17 +39,59 @@ impl fmt::Display for EvalDecision {
     }
 }
 
-/// A statement that took part in the decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A statement that took part in the decision (16 bytes: it points into
+/// the compiled policy).
+#[derive(Debug, Clone, Copy)]
 pub struct MatchedStatement<'a> {
-    pub policy_type: PolicyType,
-    pub policy_id: &'a str,
+    pub(crate) policy: &'a Policy,
+    pub(crate) statement: u32,
+    pub(crate) level: u16,
+    pub(crate) policy_type: PolicyType,
+}
+
+impl PartialEq for MatchedStatement<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        std::ptr::eq(self.policy, o.policy)
+            && self.statement == o.statement
+            && self.level == o.level
+            && self.policy_type == o.policy_type
+    }
+}
+
+impl Eq for MatchedStatement<'_> {}
+
+impl<'a> MatchedStatement<'a> {
+    pub fn policy_type(&self) -> PolicyType {
+        self.policy_type
+    }
+
+    pub fn policy_id(&self) -> &'a str {
+        self.policy.id()
+    }
+
     /// Index of the statement within its policy (0-based).
-    pub statement_index: usize,
-    pub sid: Option<&'a str>,
-    pub effect: Effect,
+    pub fn statement_index(&self) -> usize {
+        self.statement as usize
+    }
+
+    pub fn sid(&self) -> Option<&'a str> {
+        self.policy
+            .statements
+            .get(self.statement as usize)
+            .and_then(|s| s.sid.as_deref())
+    }
+
+    pub fn effect(&self) -> Effect {
+        self.policy
+            .statements
+            .get(self.statement as usize)
+            .map_or(Effect::Deny, |s| s.effect)
+    }
+
     /// For SCPs and RCPs: the level in the chain (0 = root).
-    pub level: Option<usize>,
+    pub fn level(&self) -> Option<usize> {
+        (self.level != u16::MAX).then_some(self.level as usize)
+    }
 }
 
 /// A decision and why. Borrows ids and key names from the policies, so a
@@ -61,7 +104,7 @@ pub struct Decision<'a> {
     pub decided_by: Option<PolicyType>,
     /// For `allowed`, the Allow statements that matched; for
     /// `explicitDeny`, the Deny statements; empty for `implicitDeny`.
-    pub matched_statements: SmallVec<[MatchedStatement<'a>; 8]>,
+    pub matched_statements: SmallVec<[MatchedStatement<'a>; 6]>,
     /// Condition keys referenced by applicable statements but absent from
     /// the request (AWS's `MissingContextValues`), as written in the policy.
     pub missing_context_keys: SmallVec<[&'a str; 4]>,

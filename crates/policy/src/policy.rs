@@ -13,8 +13,11 @@ use crate::arn::ArnPattern;
 use crate::condition::Condition;
 use crate::document::{Document, Effect, PolicyType, PrincipalBlock, PrincipalKey, Version};
 use crate::error::PolicyError;
+use crate::request::Request;
 use crate::request::{Principal, PrincipalKind};
 use crate::wildcard::Glob;
+use hashbrown::HashTable;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 /// How a resource-policy statement's `Principal` matched the caller; the
@@ -170,28 +173,12 @@ pub(crate) struct Stmt {
     pub principal: Option<PrincipalSpec>,
     pub not_action: bool,
     pub actions: Vec<Glob>,
+    /// The patterns of `actions` that are not plain names (those are found
+    /// through the set's exact-action index instead).
+    pub wild_actions: Vec<Glob>,
     /// `None`: no `Resource` element (trust policies): the policy's own resource.
     pub resources: Option<(bool, Vec<ArnPattern>)>,
     pub conditions: Vec<Condition>,
-}
-
-impl Stmt {
-    /// The lowercased services this statement can apply to; `None` when it
-    /// may apply to any service (`*`, a wildcard in the service, `NotAction`).
-    fn services(&self) -> Option<Vec<&str>> {
-        if self.not_action {
-            return None;
-        }
-        let mut out = Vec::new();
-        for g in &self.actions {
-            let prefix = g.literal_prefix();
-            match prefix.split_once(':') {
-                Some((svc, _)) => out.push(svc),
-                None => return None,
-            }
-        }
-        Some(out)
-    }
 }
 
 /// A compiled policy.
@@ -226,6 +213,13 @@ impl Policy {
                     .items
                     .iter()
                     .map(|a| Glob::new(&a.value.to_ascii_lowercase()))
+                    .collect(),
+                wild_actions: s
+                    .action
+                    .items
+                    .iter()
+                    .map(|a| Glob::new(&a.value.to_ascii_lowercase()))
+                    .filter(|g| !matches!(g, Glob::Exact(_)))
                     .collect(),
                 resources: s.resource.as_ref().map(|r| {
                     (
@@ -295,55 +289,85 @@ impl Policy {
 /// Reference to one statement of a set: (policy index, statement index).
 pub(crate) type StmtRef = (u32, u32);
 
-/// The policies of one evaluation layer, indexed by service.
+/// Hash of an action or service name, as the request precomputes it.
+pub(crate) fn name_hash(s: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(s)
+}
+
+/// Name → statements, probed with a precomputed hash.
+#[derive(Debug, Clone, Default)]
+struct NameIndex(HashTable<(Box<str>, Box<[StmtRef]>)>);
+
+impl NameIndex {
+    fn build(map: FxHashMap<Box<str>, Vec<StmtRef>>) -> NameIndex {
+        let mut t = HashTable::with_capacity(map.len());
+        for (k, mut v) in map {
+            v.sort_unstable();
+            v.dedup();
+            let h = name_hash(&k);
+            t.insert_unique(h, (k, v.into_boxed_slice()), |(k, _)| name_hash(k));
+        }
+        NameIndex(t)
+    }
+
+    #[inline]
+    fn get(&self, hash: u64, name: &str) -> &[StmtRef] {
+        self.0
+            .find(hash, |(k, _)| **k == *name)
+            .map_or(&[], |(_, v)| v)
+    }
+}
+
+/// The policies of one evaluation layer, indexed by action.
+///
+/// Three indexes, built once: statements naming the exact action
+/// (`s3:getobject` → statements), statements with a wildcard action within
+/// one service (`s3` → statements with `s3:Get*`), and statements that can
+/// apply to any service (`*`, `s?:*`, `NotAction`). A request looks up its
+/// action and its service: the statements it sees are only those that can
+/// match it.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
     pub(crate) policies: Vec<Arc<Policy>>,
-    by_service: Vec<(Box<str>, Box<[StmtRef]>)>,
-    wildcard: Box<[StmtRef]>,
+    exact: NameIndex,
+    service: NameIndex,
+    global: Box<[StmtRef]>,
 }
 
 impl PolicySet {
     pub fn new(policies: Vec<Arc<Policy>>) -> PolicySet {
-        let mut wildcard: Vec<StmtRef> = Vec::new();
-        let mut per: Vec<(String, Vec<StmtRef>)> = Vec::new();
+        let mut exact: FxHashMap<Box<str>, Vec<StmtRef>> = FxHashMap::default();
+        let mut service: FxHashMap<Box<str>, Vec<StmtRef>> = FxHashMap::default();
+        let mut global: Vec<StmtRef> = Vec::new();
         for (pi, p) in policies.iter().enumerate() {
             for (si, s) in p.statements.iter().enumerate() {
                 let r = (
                     u32::try_from(pi).unwrap_or(u32::MAX),
                     u32::try_from(si).unwrap_or(u32::MAX),
                 );
-                match s.services() {
-                    None => wildcard.push(r),
-                    Some(svcs) => {
-                        for svc in svcs {
-                            match per.iter_mut().find(|(k, _)| k == svc) {
-                                Some((_, v)) => {
-                                    if v.last() != Some(&r) {
-                                        v.push(r)
-                                    }
-                                }
-                                None => per.push((svc.to_string(), vec![r])),
-                            }
-                        }
+                if s.not_action {
+                    global.push(r);
+                    continue;
+                }
+                for g in &s.actions {
+                    match g {
+                        Glob::Exact(a) => exact.entry(a.clone()).or_default().push(r),
+                        other => match other.literal_prefix().split_once(':') {
+                            Some((svc, _)) => service.entry(svc.into()).or_default().push(r),
+                            None => global.push(r),
+                        },
                     }
                 }
             }
         }
-        let mut by_service: Vec<(Box<str>, Box<[StmtRef]>)> = per
-            .into_iter()
-            .map(|(k, mut v)| {
-                v.extend_from_slice(&wildcard);
-                v.sort_unstable();
-                v.dedup();
-                (k.into_boxed_str(), v.into_boxed_slice())
-            })
-            .collect();
-        by_service.sort_by(|a, b| a.0.cmp(&b.0));
+        global.sort_unstable();
+        global.dedup();
         PolicySet {
             policies,
-            by_service,
-            wildcard: wildcard.into_boxed_slice(),
+            exact: NameIndex::build(exact),
+            service: NameIndex::build(service),
+            global: global.into_boxed_slice(),
         }
     }
 
@@ -360,15 +384,52 @@ impl PolicySet {
         self.policies.is_empty()
     }
 
-    /// The statements that may apply to a service, in policy order.
+    /// The statements that may apply to the request's action, in policy
+    /// order, each with whether it named the action exactly.
     #[inline]
-    pub(crate) fn candidates(&self, service_lower: &str) -> &[StmtRef] {
-        match self
-            .by_service
-            .binary_search_by(|(k, _)| (**k).cmp(service_lower))
-        {
-            Ok(i) => self.by_service.get(i).map_or(&[], |(_, v)| v),
-            Err(_) => &self.wildcard,
+    pub(crate) fn candidates<'s>(&'s self, req: &Request) -> Merge<'s> {
+        Merge {
+            exact: self.exact.get(req.action_hash, &req.action_lower),
+            service: self.service.get(req.service_hash, req.service_lower()),
+            global: &self.global,
         }
+    }
+}
+
+/// A three-way merge of sorted statement lists, without allocating.
+#[derive(Debug)]
+pub(crate) struct Merge<'s> {
+    exact: &'s [StmtRef],
+    service: &'s [StmtRef],
+    global: &'s [StmtRef],
+}
+
+impl Iterator for Merge<'_> {
+    /// (policy, statement, found by exact action name)
+    type Item = (u32, u32, bool);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let min = [
+            self.exact.first(),
+            self.service.first(),
+            self.global.first(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .copied()?;
+        let mut exact_hit = false;
+        if self.exact.first() == Some(&min) {
+            self.exact = self.exact.get(1..).unwrap_or(&[]);
+            exact_hit = true;
+        }
+        if self.service.first() == Some(&min) {
+            self.service = self.service.get(1..).unwrap_or(&[]);
+        }
+        if self.global.first() == Some(&min) {
+            self.global = self.global.get(1..).unwrap_or(&[]);
+        }
+        Some((min.0, min.1, exact_hit))
     }
 }

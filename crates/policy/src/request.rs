@@ -135,6 +135,10 @@ pub struct Request {
     pub(crate) principal: Principal,
     pub(crate) action: Box<str>,
     pub(crate) action_lower: Box<str>,
+    /// Length of the service prefix in `action_lower`.
+    service_len: usize,
+    pub(crate) action_hash: u64,
+    pub(crate) service_hash: u64,
     pub(crate) resource: Arn,
     pub(crate) resource_account: Option<Box<str>>,
     pub(crate) context: Context,
@@ -152,7 +156,7 @@ impl Request {
         context: Context,
     ) -> Request {
         let mut principal = Principal::parse(principal);
-        if let Some(ContextValue::Single(pa)) = context.get_lower("aws:principalarn") {
+        if let Some(ContextValue::Single(pa)) = context.get("aws:PrincipalArn") {
             if pa.contains(":role/") {
                 principal.set_role_arn(pa);
             }
@@ -161,10 +165,15 @@ impl Request {
         let resource_account = resource_account
             .map(Into::into)
             .or_else(|| resource.account().filter(|a| !a.is_empty()).map(Into::into));
+        let action_lower: Box<str> = action.to_ascii_lowercase().into();
+        let service_len = action_lower.find(':').unwrap_or(action_lower.len());
         Request {
             principal,
             action: action.into(),
-            action_lower: action.to_ascii_lowercase().into(),
+            service_len,
+            action_hash: crate::policy::name_hash(&action_lower),
+            service_hash: crate::policy::name_hash(action_lower.get(..service_len).unwrap_or("")),
+            action_lower,
             resource,
             resource_account,
             context,
@@ -192,10 +201,9 @@ impl Request {
     }
 
     /// The lowercased service prefix of the action (`s3` for `s3:GetObject`).
+    #[inline]
     pub(crate) fn service_lower(&self) -> &str {
-        self.action_lower
-            .split_once(':')
-            .map_or(&*self.action_lower, |(s, _)| s)
+        self.action_lower.get(..self.service_len).unwrap_or("")
     }
 
     /// Whether principal and resource are in different accounts.

@@ -13,8 +13,8 @@
 //!   cannot be resolved: the element that holds it does not match;
 //! - a value that comes from a variable is literal text, never a wildcard.
 
-use crate::context::{Context, ContextValue};
-use crate::wildcard::{glob, Tok};
+use crate::context::{Context, ContextValue, Key};
+use crate::wildcard::{glob, glob_with, str_eq, str_starts_with, Tok};
 use smallvec::SmallVec;
 
 /// One piece of a template.
@@ -23,11 +23,7 @@ pub enum Piece {
     Lit(Box<str>),
     Star,
     One,
-    Var {
-        /// Lowercased key name.
-        key: Box<str>,
-        default: Option<Box<str>>,
-    },
+    Var { key: Key, default: Option<Box<str>> },
 }
 
 /// A string that may hold wildcards and variables, parsed once.
@@ -35,6 +31,8 @@ pub enum Piece {
 pub struct Template {
     pieces: Vec<Piece>,
     fast: Fast,
+    /// The template holds `*` or `?` wildcards.
+    wild: bool,
 }
 
 /// Shapes that need no token list at match time.
@@ -100,7 +98,8 @@ impl Template {
             [Piece::Lit(l), Piece::Star] => Fast::Prefix(l.clone()),
             _ => Fast::No,
         };
-        Template { pieces, fast }
+        let wild = pieces.iter().any(|p| matches!(p, Piece::Star | Piece::One));
+        Template { pieces, fast, wild }
     }
 
     pub fn pieces(&self) -> &[Piece] {
@@ -114,7 +113,7 @@ impl Template {
     /// The variable keys (lowercased) this template refers to.
     pub fn variable_keys(&self) -> impl Iterator<Item = &str> {
         self.pieces.iter().filter_map(|p| match p {
-            Piece::Var { key, .. } => Some(key.as_ref()),
+            Piece::Var { key, .. } => Some(key.as_str()),
             _ => None,
         })
     }
@@ -128,7 +127,7 @@ impl Template {
                 Piece::Lit(l) => Tok::Lit(l),
                 Piece::Star => Tok::Star,
                 Piece::One => Tok::One,
-                Piece::Var { key, default } => match ctx.get_lower(key) {
+                Piece::Var { key, default } => match ctx.lookup(key) {
                     Some(ContextValue::Single(v)) => Tok::Lit(v),
                     _ => Tok::Lit(default.as_deref()?),
                 },
@@ -143,10 +142,71 @@ impl Template {
     pub fn matches(&self, s: &str, ctx: &Context) -> Option<bool> {
         match &self.fast {
             Fast::Any => Some(true),
-            Fast::Exact(e) => Some(**e == *s),
-            Fast::Prefix(p) => Some(s.starts_with(&**p)),
-            Fast::No => Some(glob(&self.resolve(ctx)?, s)),
+            Fast::Exact(e) => Some(str_eq(e, s)),
+            Fast::Prefix(p) => Some(str_starts_with(s, p)),
+            Fast::No if !self.wild => self.equals_pieces(s, ctx),
+            Fast::No => {
+                // Resolve the variables (usually one) first, then glob over
+                // the pieces in place.
+                let mut vals: SmallVec<[&str; 2]> = SmallVec::new();
+                for p in &self.pieces {
+                    if let Piece::Var { key, default } = p {
+                        vals.push(match ctx.lookup(key) {
+                            Some(ContextValue::Single(v)) => v,
+                            _ => default.as_deref()?,
+                        });
+                    }
+                }
+                let mut var_at: SmallVec<[usize; 8]> = SmallVec::new();
+                let mut k = 0;
+                for p in &self.pieces {
+                    var_at.push(k);
+                    if matches!(p, Piece::Var { .. }) {
+                        k += 1;
+                    }
+                }
+                Some(glob_with(self.pieces.len(), s, |i| {
+                    match self.pieces.get(i) {
+                        Some(Piece::Lit(l)) => Tok::Lit(l),
+                        Some(Piece::Star) => Tok::Star,
+                        Some(Piece::One) => Tok::One,
+                        Some(Piece::Var { .. }) => Tok::Lit(
+                            var_at
+                                .get(i)
+                                .and_then(|&k| vals.get(k))
+                                .copied()
+                                .unwrap_or(""),
+                        ),
+                        None => Tok::Lit(""),
+                    }
+                }))
+            }
         }
+    }
+
+    /// Exact comparison piece by piece, resolving variables on the way.
+    #[inline]
+    fn equals_pieces(&self, s: &str, ctx: &Context) -> Option<bool> {
+        let mut rest = s;
+        let mut mismatch = false;
+        for p in &self.pieces {
+            let lit: &str = match p {
+                Piece::Lit(l) => l,
+                Piece::Var { key, default } => match ctx.lookup(key) {
+                    Some(ContextValue::Single(v)) => v,
+                    _ => default.as_deref()?,
+                },
+                Piece::Star | Piece::One => return Some(glob(&self.resolve(ctx)?, s)),
+            };
+            if !mismatch && str_starts_with(rest, lit) {
+                rest = rest.get(lit.len()..).unwrap_or_default();
+            } else {
+                // Keep resolving: an unresolvable variable later on still
+                // makes the whole value unresolvable.
+                mismatch = true;
+            }
+        }
+        Some(!mismatch && rest.is_empty())
     }
 
     /// The resolved text (wildcards rendered as `*`/`?`); `None` when a
@@ -214,7 +274,7 @@ fn parse_var(s: &str) -> Option<(Piece, usize)> {
     }
     Some((
         Piece::Var {
-            key: key.to_lowercase().into(),
+            key: Key::new(key),
             default,
         },
         used,

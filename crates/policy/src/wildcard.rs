@@ -7,6 +7,33 @@
 //! Rules: <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html>,
 //! <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html>.
 
+/// `a == b`, without a library call for the short strings of policies:
+/// most comparisons fail on the length or the last byte.
+#[inline]
+pub fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.last() == b.last() && bytes_eq(a, b)
+}
+
+/// `s.starts_with(p)`, likewise.
+#[inline]
+pub fn str_starts_with(s: &str, p: &str) -> bool {
+    let (s, p) = (s.as_bytes(), p.as_bytes());
+    match (s.get(..p.len()), p.last()) {
+        (Some(head), Some(last)) => head.last() == Some(last) && bytes_eq(head, p),
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() > 32 {
+        return a == b;
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// One token of a resolved pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tok<'a> {
@@ -24,19 +51,27 @@ pub enum Tok<'a> {
 /// The classic greedy algorithm with backtracking to the last `*`: linear in
 /// practice, `O(len(s) * len(toks))` at worst, never exponential.
 pub fn glob(toks: &[Tok<'_>], s: &str) -> bool {
+    glob_with(toks.len(), s, |i| {
+        toks.get(i).copied().unwrap_or(Tok::Lit(""))
+    })
+}
+
+/// [`glob`] over `n` tokens produced on demand by `tok(i)`.
+#[inline]
+pub fn glob_with<'t>(n: usize, s: &str, tok: impl Fn(usize) -> Tok<'t>) -> bool {
     let mut ti = 0usize; // token index
     let mut si = 0usize; // byte index into s
     let mut star: Option<(usize, usize)> = None; // (token after star, s position)
     loop {
-        if let Some(tok) = toks.get(ti) {
-            match *tok {
+        if ti < n {
+            match tok(ti) {
                 Tok::Star => {
                     ti += 1;
                     star = Some((ti, si));
                     continue;
                 }
                 Tok::Lit(l) => {
-                    if s.get(si..).is_some_and(|rest| rest.starts_with(l)) {
+                    if s.get(si..).is_some_and(|rest| str_starts_with(rest, l)) {
                         ti += 1;
                         si += l.len();
                         continue;
@@ -53,11 +88,24 @@ pub fn glob(toks: &[Tok<'_>], s: &str) -> bool {
         } else if si == s.len() {
             return true;
         }
-        // Mismatch: let the last `*` swallow one more character.
+        // Mismatch: let the last `*` swallow more characters — up to the
+        // next place where the literal after it can start.
         match star {
             Some((t, from)) => match s.get(from..).and_then(|r| r.chars().next()) {
                 Some(c) => {
-                    let next = from + c.len_utf8();
+                    let mut next = from + c.len_utf8();
+                    if let Some(Tok::Lit(l)) = (t < n).then(|| tok(t)) {
+                        if let Some(&first) = l.as_bytes().first() {
+                            match s
+                                .as_bytes()
+                                .get(next..)
+                                .and_then(|r| r.iter().position(|&b| b == first))
+                            {
+                                Some(off) => next += off,
+                                None => return false,
+                            }
+                        }
+                    }
                     star = Some((t, next));
                     ti = t;
                     si = next;
@@ -95,6 +143,26 @@ pub fn tokens(pattern: &str) -> Vec<Tok<'_>> {
     out
 }
 
+/// Token spans of a pattern: `(start, end)` for a literal, `(MAX, 0)` for
+/// `*`, `(MAX, 1)` for `?`.
+fn spans(pattern: &str) -> Box<[(u32, u32)]> {
+    let base = pattern.as_ptr() as usize;
+    tokens(pattern)
+        .into_iter()
+        .map(|t| match t {
+            Tok::Star => (u32::MAX, 0),
+            Tok::One => (u32::MAX, 1),
+            Tok::Lit(l) => {
+                let a = l.as_ptr() as usize - base;
+                (
+                    u32::try_from(a).unwrap_or(u32::MAX - 1),
+                    u32::try_from(a + l.len()).unwrap_or(u32::MAX - 1),
+                )
+            }
+        })
+        .collect()
+}
+
 /// A compiled wildcard pattern without variables, with fast paths for the
 /// shapes that dominate real policies (`*`, exact, `prefix*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +170,9 @@ pub enum Glob {
     Any,
     Exact(Box<str>),
     Prefix(Box<str>),
-    General(Box<str>),
+    /// The pattern and its tokens as (start, end, kind) spans, so matching
+    /// allocates nothing.
+    General(Box<str>, Box<[(u32, u32)]>),
 }
 
 impl Glob {
@@ -116,16 +186,27 @@ impl Glob {
         } else if stars == 1 && !has_q && pattern.ends_with('*') {
             Glob::Prefix(pattern.trim_end_matches('*').into())
         } else {
-            Glob::General(pattern.into())
+            let spans = spans(pattern);
+            Glob::General(pattern.into(), spans)
         }
     }
 
     pub fn matches(&self, s: &str) -> bool {
         match self {
             Glob::Any => true,
-            Glob::Exact(e) => **e == *s,
-            Glob::Prefix(p) => s.starts_with(&**p),
-            Glob::General(g) => glob(&tokens(g), s),
+            Glob::Exact(e) => str_eq(e, s),
+            Glob::Prefix(p) => str_starts_with(s, p),
+            Glob::General(g, spans) => {
+                let toks: smallvec::SmallVec<[Tok<'_>; 8]> = spans
+                    .iter()
+                    .map(|&(a, b)| match (a, b) {
+                        (u32::MAX, 0) => Tok::Star,
+                        (u32::MAX, _) => Tok::One,
+                        (a, b) => Tok::Lit(g.get(a as usize..b as usize).unwrap_or_default()),
+                    })
+                    .collect();
+                glob(&toks, s)
+            }
         }
     }
 
@@ -135,7 +216,7 @@ impl Glob {
             Glob::Any => "",
             Glob::Exact(e) => e,
             Glob::Prefix(p) => p,
-            Glob::General(g) => g.split(['*', '?']).next().unwrap_or(""),
+            Glob::General(g, _) => g.split(['*', '?']).next().unwrap_or(""),
         }
     }
 }

@@ -76,12 +76,15 @@ pub fn parse_date(v: &str) -> Option<i128> {
         } else if let Some(i) = t.rfind(['+', '-']) {
             let z = t.get(i..)?;
             let sign = if z.starts_with('-') { -1 } else { 1 };
-            let zz = z.get(1..)?.replace(':', "");
-            if zz.len() != 4 && zz.len() != 2 {
-                return None;
-            }
-            let zh = num(zz.get(..2)?)?;
-            let zm = if zz.len() == 4 { num(zz.get(2..)?)? } else { 0 };
+            let zz = z.get(1..)?;
+            let (zh, zm) = match zz.len() {
+                2 => (num(zz)?, 0),
+                4 => (num(zz.get(..2)?)?, num(zz.get(2..)?)?),
+                5 if zz.as_bytes().get(2) == Some(&b':') => {
+                    (num(zz.get(..2)?)?, num(zz.get(3..)?)?)
+                }
+                _ => return None,
+            };
             (t.get(..i)?, sign * (zh * 3600 + zm * 60))
         } else {
             (t, 0)
@@ -103,8 +106,12 @@ pub fn parse_date(v: &str) -> Option<i128> {
             if !frac.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
-            let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-            nanos = i128::from(num(&digits)?);
+            // Nanoseconds from the first nine digits, right-padded with zeros.
+            let mut n: i128 = 0;
+            for i in 0..9 {
+                n = n * 10 + i128::from(frac.as_bytes().get(i).map_or(0, |d| d - b'0'));
+            }
+            nanos = n;
         }
         secs += h * 3600 + mi * 60 + s - zone;
     }

@@ -30,7 +30,7 @@ mod string;
 pub use date::parse_date;
 
 use crate::arn::ArnPattern;
-use crate::context::{Context, ContextValue};
+use crate::context::{Context, ContextValue, Key};
 use crate::document::{Condition as ConditionAst, Family, OpKind, Operator, SetQualifier, Version};
 use crate::variables::Template;
 
@@ -56,7 +56,7 @@ enum Values {
 pub struct Condition {
     op: Operator,
     key: Box<str>,
-    key_lower: Box<str>,
+    key_lower: Key,
     values: Values,
 }
 
@@ -88,9 +88,16 @@ impl Condition {
         Condition {
             op: c.op,
             key: c.key.value.as_str().into(),
-            key_lower: c.key.value.to_lowercase().into(),
+            key_lower: Key::new(&c.key.value),
             values,
         }
+    }
+
+    /// Whether the request lacks this condition's key (`Null` asks about
+    /// presence itself, so its key is never "missing").
+    #[inline]
+    pub fn key_is_absent(&self, ctx: &Context) -> bool {
+        !matches!(self.values, Values::Null(_)) && ctx.lookup(&self.key_lower).is_none()
     }
 
     /// The key as written in the policy.
@@ -104,7 +111,7 @@ impl Condition {
 
     /// Evaluate against the request context.
     pub fn evaluate(&self, ctx: &Context) -> Outcome {
-        let found = ctx.get_lower(&self.key_lower);
+        let found = ctx.lookup(&self.key_lower);
         if let Values::Null(vals) = &self.values {
             return Outcome {
                 value: null::evaluate(vals, found),
