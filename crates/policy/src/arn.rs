@@ -160,7 +160,7 @@ impl ArnPattern {
             return ArnPattern::Any;
         }
         let parts = split_pattern(s);
-        let plain = |p: &&str| !p.contains(['*', '?']) && !(variables && p.contains("${"));
+        let plain = |p: &&str| !(p.contains(['*', '?']) || variables && p.contains("${"));
         if parts.len() == 6 && parts.iter().take(5).all(plain) {
             let head: String = parts.iter().take(5).map(|p| format!("{p}:")).collect();
             let tail = Template::parse(parts.get(5).copied().unwrap_or(""), true, variables);
