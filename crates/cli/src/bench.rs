@@ -120,7 +120,14 @@ fn measure(cases: &[Case], iterations: usize, overhead: f64, per_case: bool) -> 
 /// N identity policies about services no case asks for.
 fn unrelated_policies(n: usize) -> Result<Vec<Arc<Policy>>> {
     let services = [
-        "ec2", "rds", "lambda", "dynamodb", "sns", "glue", "athena", "ecs",
+        "rds",
+        "sns",
+        "glue",
+        "athena",
+        "ecs",
+        "eks",
+        "redshift",
+        "cloudformation",
     ];
     (0..n)
         .map(|i| {

@@ -433,3 +433,71 @@ impl Iterator for Merge<'_> {
         Some((min.0, min.1, exact_hit))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Context;
+
+    #[test]
+    fn unrelated_statements_are_not_candidates() {
+        let text = r#"{"Version":"2012-10-17","Statement":[{"Sid":"U","Effect":"Allow","Action":["rds:Describe*","rds:Get*"],"Resource":"arn:aws:rds:*:111111111111:thing/1/*"},{"Effect":"Deny","Action":"rds:Delete*","Resource":"*"}]}"#;
+        let s3 = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},{"Effect":"Allow","Action":"s3:Get*","Resource":"*"},{"Effect":"Deny","NotAction":"iam:*","Resource":"*"}]}"#;
+        let set = PolicySet::from_policies([
+            Policy::parse("u", text, PolicyType::Identity).unwrap(),
+            Policy::parse("s", s3, PolicyType::Identity).unwrap(),
+        ]);
+        let req = Request::new(
+            "arn:aws:iam::1:user/a",
+            "s3:GetObject",
+            "*",
+            None,
+            Context::new(),
+        );
+        let c: Vec<_> = set.candidates(&req).collect();
+        assert_eq!(c, [(1, 0, true), (1, 1, false), (1, 2, false)]);
+    }
+}
+
+#[cfg(test)]
+mod bench_index_tests {
+    //! The cost of a decision must not grow with policies that cannot apply:
+    //! the index hands the evaluator exactly the same statements.
+    use super::*;
+
+    #[test]
+    fn unrelated_policies_add_no_candidates_to_the_bench_cases() {
+        let services = [
+            "rds",
+            "sns",
+            "glue",
+            "athena",
+            "ecs",
+            "eks",
+            "redshift",
+            "cloudformation",
+        ];
+        let extra: Vec<Arc<Policy>> = (0..200)
+            .map(|i| {
+                let svc = services[i % services.len()];
+                let text = format!(
+                    r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"U{i}","Effect":"Allow","Action":["{svc}:Describe*","{svc}:Get*"],"Resource":"arn:aws:{svc}:*:111111111111:thing/{i}/*","Condition":{{"StringEquals":{{"aws:PrincipalTag/team":"t{i}"}}}}}},{{"Effect":"Deny","Action":"{svc}:Delete*","Resource":"*"}}]}}"#
+                );
+                Arc::new(Policy::parse("u", &text, PolicyType::Identity).unwrap())
+            })
+            .collect();
+        for line in include_str!("../tests/data/bench-cases.jsonl").lines() {
+            let case = crate::case::parse_case(line).unwrap();
+            let before: Vec<_> = case.layers.identity.candidates(&case.request).collect();
+            let mut ps = case.layers.identity.policies().to_vec();
+            ps.extend(extra.iter().cloned());
+            let set = PolicySet::new(ps);
+            assert_eq!(
+                set.candidates(&case.request).collect::<Vec<_>>(),
+                before,
+                "{:?}",
+                case.id
+            );
+        }
+    }
+}

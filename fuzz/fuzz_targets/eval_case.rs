@@ -1,0 +1,10 @@
+//! `ward policy eval` input in, no panic out.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = ward_policy::case::eval_text(text);
+    }
+});
