@@ -18,13 +18,64 @@ use std::ops::Range;
 pub struct Arn {
     text: Box<str>,
     fields: Option<[Range<usize>; 6]>,
+    /// Hash of the first five fields with their colons (`arn:aws:s3:::`).
+    head_hash: u64,
+}
+
+/// What ARN patterns need of an ARN: the text, its fields, and (when known)
+/// the hash of its first five fields.
+pub trait ArnText {
+    fn text(&self) -> &str;
+    fn field_at(&self, i: usize) -> Option<&str>;
+    fn is_arn(&self) -> bool;
+    /// `None` when not precomputed.
+    fn head_hash(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl ArnText for Arn {
+    fn text(&self) -> &str {
+        &self.text
+    }
+    fn field_at(&self, i: usize) -> Option<&str> {
+        self.field(i)
+    }
+    fn is_arn(&self) -> bool {
+        self.fields.is_some()
+    }
+    fn head_hash(&self) -> Option<u64> {
+        self.fields.as_ref().map(|_| self.head_hash)
+    }
+}
+
+impl ArnText for ArnRef<'_> {
+    fn text(&self) -> &str {
+        self.text
+    }
+    fn field_at(&self, i: usize) -> Option<&str> {
+        self.field(i)
+    }
+    fn is_arn(&self) -> bool {
+        self.fields.is_some()
+    }
+}
+
+fn head_hash_of(head: &str) -> u64 {
+    crate::policy::name_hash(head)
 }
 
 impl Arn {
     pub fn new(text: &str) -> Arn {
+        let fields = split_ranges(text);
+        let head_hash = fields
+            .as_ref()
+            .and_then(|f| text.get(..f.get(5).map_or(0, |r| r.start)))
+            .map_or(0, head_hash_of);
         Arn {
             text: text.into(),
-            fields: split_ranges(text),
+            fields,
+            head_hash,
         }
     }
 
@@ -46,7 +97,8 @@ impl Arn {
     }
 
     pub fn field(&self, i: usize) -> Option<&str> {
-        self.view().field(i)
+        let r = self.fields.as_ref()?.get(i)?.clone();
+        self.text.get(r)
     }
 
     pub fn service(&self) -> Option<&str> {
@@ -146,8 +198,9 @@ pub enum ArnPattern {
     /// `*`: every resource.
     Any,
     /// The first five fields are plain text (`arn:aws:s3:::`): one prefix
-    /// comparison, then the resource field's template.
-    Prefixed(Box<str>, Template),
+    /// comparison (a hash comparison when the ARN's is precomputed), then
+    /// the resource field's template.
+    Prefixed(Box<str>, u64, Template),
     /// Six fields, matched one by one.
     Fields(Box<[Template; 6]>),
     /// Not ARN-shaped (e.g. `arn:aws:*`): matched as one string.
@@ -164,7 +217,8 @@ impl ArnPattern {
         if parts.len() == 6 && parts.iter().take(5).all(plain) {
             let head: String = parts.iter().take(5).map(|p| format!("{p}:")).collect();
             let tail = Template::parse(parts.get(5).copied().unwrap_or(""), true, variables);
-            return ArnPattern::Prefixed(head.into(), tail);
+            let h = head_hash_of(&head);
+            return ArnPattern::Prefixed(head.into(), h, tail);
         }
         if parts.len() == 6 {
             let t: Vec<Template> = parts
@@ -180,13 +234,22 @@ impl ArnPattern {
 
     /// `None`: a variable could not be resolved (the element does not match).
     #[inline]
-    pub fn matches(&self, arn: &ArnRef<'_>, ctx: &Context) -> Option<bool> {
+    pub fn matches(&self, arn: &impl ArnText, ctx: &Context) -> Option<bool> {
         match self {
             ArnPattern::Any => Some(true),
-            ArnPattern::Whole(t) => t.matches(arn.as_str(), ctx),
-            ArnPattern::Prefixed(head, tail) => {
-                let text = arn.as_str();
-                if !crate::wildcard::str_starts_with(text, head) {
+            ArnPattern::Whole(t) => t.matches(arn.text(), ctx),
+            ArnPattern::Prefixed(head, hash, tail) => {
+                let text = arn.text();
+                let same_head = match arn.head_hash() {
+                    // Equal hashes and lengths: confirm with the bytes only then.
+                    Some(h) => {
+                        h == *hash
+                            && text.as_bytes().get(head.len().wrapping_sub(1)) == Some(&b':')
+                            && crate::wildcard::str_starts_with(text, head)
+                    }
+                    None => crate::wildcard::str_starts_with(text, head),
+                };
+                if !same_head {
                     return Some(false);
                 }
                 tail.matches(text.get(head.len()..).unwrap_or_default(), ctx)
@@ -199,7 +262,7 @@ impl ArnPattern {
                 let order = [5usize, 2, 4, 3, 1, 0];
                 let mut unresolved = false;
                 for i in order {
-                    let (Some(t), Some(v)) = (f.get(i), arn.field(i)) else {
+                    let (Some(t), Some(v)) = (f.get(i), arn.field_at(i)) else {
                         return Some(false);
                     };
                     match t.matches(v, ctx) {
@@ -220,7 +283,7 @@ impl ArnPattern {
     pub fn templates(&self) -> Vec<&Template> {
         match self {
             ArnPattern::Any => vec![],
-            ArnPattern::Whole(t) | ArnPattern::Prefixed(_, t) => vec![t],
+            ArnPattern::Whole(t) | ArnPattern::Prefixed(_, _, t) => vec![t],
             ArnPattern::Fields(f) => f.iter().collect(),
         }
     }

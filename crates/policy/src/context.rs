@@ -8,6 +8,8 @@
 
 use rustc_hash::FxBuildHasher;
 use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::OnceLock;
 
 /// A context value: one string, or a set of strings for multivalued keys
 /// such as `aws:TagKeys`.
@@ -54,12 +56,59 @@ impl Key {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
+/// A single value read as a number, a date and an IP address, each at most
+/// once per request and only when a condition asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct Typed {
+    num: OnceLock<Option<f64>>,
+    date: OnceLock<Option<i128>>,
+    ip: OnceLock<Option<IpAddr>>,
+}
+
+impl Typed {
+    pub fn num(&self, raw: &str, parse: impl FnOnce(&str) -> Option<f64>) -> Option<f64> {
+        *self.num.get_or_init(|| parse(raw))
+    }
+
+    pub fn date(&self, raw: &str, parse: impl FnOnce(&str) -> Option<i128>) -> Option<i128> {
+        *self.date.get_or_init(|| parse(raw))
+    }
+
+    pub fn ip(&self, raw: &str, parse: impl FnOnce(&str) -> Option<IpAddr>) -> Option<IpAddr> {
+        *self.ip.get_or_init(|| parse(raw))
+    }
+}
+
+/// One key of the context.
+#[derive(Debug, Clone)]
+pub struct Entry {
     key: Key,
     name: Box<str>,
     value: ContextValue,
+    typed: Typed,
 }
+
+impl Entry {
+    pub fn value(&self) -> &ContextValue {
+        &self.value
+    }
+
+    /// Typed readings of a single value (`None` for a multivalued key).
+    pub fn typed(&self) -> Option<&Typed> {
+        match self.value {
+            ContextValue::Single(_) => Some(&self.typed),
+            ContextValue::Multi(_) => None,
+        }
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key && self.name == o.name && self.value == o.value
+    }
+}
+
+impl Eq for Entry {}
 
 /// Condition keys → values for one request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,6 +132,7 @@ impl Context {
                 if let Some(e) = self.entries.get_mut(i) {
                     e.value = value;
                     e.name = name.into();
+                    e.typed = Typed::default();
                 }
             }
             Err(i) => self.entries.insert(
@@ -91,6 +141,7 @@ impl Context {
                     key,
                     name: name.into(),
                     value,
+                    typed: Typed::default(),
                 },
             ),
         }
@@ -116,13 +167,18 @@ impl Context {
     /// Look a prepared key up.
     #[inline]
     pub fn lookup(&self, key: &Key) -> Option<&ContextValue> {
+        self.entry(key).map(|e| &e.value)
+    }
+
+    /// Look a prepared key up, with its typed readings.
+    #[inline]
+    pub fn entry(&self, key: &Key) -> Option<&Entry> {
         let i = self.entries.partition_point(|e| e.key.hash < key.hash);
         self.entries
             .get(i..)?
             .iter()
             .take_while(|e| e.key.hash == key.hash)
             .find(|e| e.key.lower == key.lower)
-            .map(|e| &e.value)
     }
 
     /// Look a key up in any case.

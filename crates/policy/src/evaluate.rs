@@ -278,7 +278,7 @@ fn eval_set<'a>(
     sc: &mut Scratch<'a>,
 ) -> LayerResult {
     let mut out = LayerResult::default();
-    for (pi, si, exact_hit) in set.candidates(req) {
+    for &(pi, si, exact_hit) in set.candidates(req) {
         let Some(policy) = set.policies.get(pi as usize) else {
             continue;
         };
@@ -332,13 +332,12 @@ fn statement_applies<'a>(
     }
     // Resource.
     if let Some((negated, pats)) = &stmt.resources {
-        let view = req.resource.view();
         let mut any = false;
         // An entry whose variable cannot be resolved matches no resource
         // (so in `NotResource` it excludes nothing).
         // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#policy-vars-no-value
         for pat in pats {
-            if pat.matches(&view, &req.context) == Some(true) {
+            if pat.matches(&req.resource, &req.context) == Some(true) {
                 any = true;
                 break;
             }

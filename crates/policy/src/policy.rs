@@ -295,44 +295,53 @@ pub(crate) fn name_hash(s: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(s)
 }
 
-/// Name → statements, probed with a precomputed hash.
+/// A candidate statement: (policy, statement, found by its exact action
+/// name — then its action is known to match).
+pub(crate) type Candidate = (u32, u32, bool);
+
+/// Name → candidate statements, probed with a precomputed hash.
 #[derive(Debug, Clone, Default)]
-struct NameIndex(HashTable<(Box<str>, Box<[StmtRef]>)>);
+struct NameIndex(HashTable<(Box<str>, Box<[Candidate]>)>);
 
 impl NameIndex {
-    fn build(map: FxHashMap<Box<str>, Vec<StmtRef>>) -> NameIndex {
-        let mut t = HashTable::with_capacity(map.len());
-        for (k, mut v) in map {
-            v.sort_unstable();
-            v.dedup();
-            let h = name_hash(&k);
-            t.insert_unique(h, (k, v.into_boxed_slice()), |(k, _)| name_hash(k));
-        }
-        NameIndex(t)
+    fn insert(&mut self, name: Box<str>, list: Box<[Candidate]>) {
+        let h = name_hash(&name);
+        self.0.insert_unique(h, (name, list), |(k, _)| name_hash(k));
     }
 
     #[inline]
-    fn get(&self, hash: u64, name: &str) -> &[StmtRef] {
-        self.0
-            .find(hash, |(k, _)| **k == *name)
-            .map_or(&[], |(_, v)| v)
+    fn get(&self, hash: u64, name: &str) -> Option<&[Candidate]> {
+        self.0.find(hash, |(k, _)| **k == *name).map(|(_, v)| &**v)
     }
+}
+
+/// Sorted, deduplicated candidates; an exact hit wins over the same
+/// statement found by a wildcard.
+fn merge(parts: &[(&[StmtRef], bool)]) -> Box<[Candidate]> {
+    let mut v: Vec<Candidate> = parts
+        .iter()
+        .flat_map(|(list, exact)| list.iter().map(move |&(p, s)| (p, s, *exact)))
+        .collect();
+    v.sort_unstable_by_key(|&(p, s, e)| (p, s, !e));
+    v.dedup_by_key(|c| (c.0, c.1));
+    v.into_boxed_slice()
 }
 
 /// The policies of one evaluation layer, indexed by action.
 ///
-/// Three indexes, built once: statements naming the exact action
-/// (`s3:getobject` → statements), statements with a wildcard action within
-/// one service (`s3` → statements with `s3:Get*`), and statements that can
-/// apply to any service (`*`, `s?:*`, `NotAction`). A request looks up its
-/// action and its service: the statements it sees are only those that can
-/// match it.
+/// Statements are sorted into those naming an action exactly
+/// (`s3:getobject`), those with a wildcard action within one service
+/// (`s3:Get*`), and those that can apply to any service (`*`, `s?:*`,
+/// `NotAction`). At build time each exact action gets the merged list of
+/// every statement that can apply to it, and so does each service; a
+/// request then looks up one list by a precomputed hash and sees only the
+/// statements that can match it.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
     pub(crate) policies: Vec<Arc<Policy>>,
     exact: NameIndex,
     service: NameIndex,
-    global: Box<[StmtRef]>,
+    global: Box<[Candidate]>,
 }
 
 impl PolicySet {
@@ -361,13 +370,24 @@ impl PolicySet {
                 }
             }
         }
-        global.sort_unstable();
-        global.dedup();
+        let mut exact_index = NameIndex::default();
+        for (action, list) in &exact {
+            let svc = action.split_once(':').map_or(&**action, |(s, _)| s);
+            let by_svc = service.get(svc).map_or(&[][..], |v| v);
+            exact_index.insert(
+                action.clone(),
+                merge(&[(list, true), (by_svc, false), (&global, false)]),
+            );
+        }
+        let mut service_index = NameIndex::default();
+        for (svc, list) in &service {
+            service_index.insert(svc.clone(), merge(&[(list, false), (&global, false)]));
+        }
         PolicySet {
+            exact: exact_index,
+            service: service_index,
+            global: merge(&[(&global, false)]),
             policies,
-            exact: NameIndex::build(exact),
-            service: NameIndex::build(service),
-            global: global.into_boxed_slice(),
         }
     }
 
@@ -384,53 +404,13 @@ impl PolicySet {
         self.policies.is_empty()
     }
 
-    /// The statements that may apply to the request's action, in policy
-    /// order, each with whether it named the action exactly.
+    /// The statements that may apply to the request's action, in policy order.
     #[inline]
-    pub(crate) fn candidates<'s>(&'s self, req: &Request) -> Merge<'s> {
-        Merge {
-            exact: self.exact.get(req.action_hash, &req.action_lower),
-            service: self.service.get(req.service_hash, req.service_lower()),
-            global: &self.global,
-        }
-    }
-}
-
-/// A three-way merge of sorted statement lists, without allocating.
-#[derive(Debug)]
-pub(crate) struct Merge<'s> {
-    exact: &'s [StmtRef],
-    service: &'s [StmtRef],
-    global: &'s [StmtRef],
-}
-
-impl Iterator for Merge<'_> {
-    /// (policy, statement, found by exact action name)
-    type Item = (u32, u32, bool);
-
-    #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        let min = [
-            self.exact.first(),
-            self.service.first(),
-            self.global.first(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .copied()?;
-        let mut exact_hit = false;
-        if self.exact.first() == Some(&min) {
-            self.exact = self.exact.get(1..).unwrap_or(&[]);
-            exact_hit = true;
-        }
-        if self.service.first() == Some(&min) {
-            self.service = self.service.get(1..).unwrap_or(&[]);
-        }
-        if self.global.first() == Some(&min) {
-            self.global = self.global.get(1..).unwrap_or(&[]);
-        }
-        Some((min.0, min.1, exact_hit))
+    pub(crate) fn candidates(&self, req: &Request) -> &[Candidate] {
+        self.exact
+            .get(req.action_hash, &req.action_lower)
+            .or_else(|| self.service.get(req.service_hash, req.service_lower()))
+            .unwrap_or(&self.global)
     }
 }
 
@@ -454,7 +434,7 @@ mod tests {
             None,
             Context::new(),
         );
-        let c: Vec<_> = set.candidates(&req).collect();
+        let c: Vec<_> = set.candidates(&req).to_vec();
         assert_eq!(c, [(1, 0, true), (1, 1, false), (1, 2, false)]);
     }
 }
@@ -488,12 +468,12 @@ mod bench_index_tests {
             .collect();
         for line in include_str!("../tests/data/bench-cases.jsonl").lines() {
             let case = crate::case::parse_case(line).unwrap();
-            let before: Vec<_> = case.layers.identity.candidates(&case.request).collect();
+            let before: Vec<_> = case.layers.identity.candidates(&case.request).to_vec();
             let mut ps = case.layers.identity.policies().to_vec();
             ps.extend(extra.iter().cloned());
             let set = PolicySet::new(ps);
             assert_eq!(
-                set.candidates(&case.request).collect::<Vec<_>>(),
+                set.candidates(&case.request).to_vec(),
                 before,
                 "{:?}",
                 case.id

@@ -59,6 +59,13 @@ pub fn glob(toks: &[Tok<'_>], s: &str) -> bool {
 /// [`glob`] over `n` tokens produced on demand by `tok(i)`.
 #[inline]
 pub fn glob_with<'t>(n: usize, s: &str, tok: impl Fn(usize) -> Tok<'t>) -> bool {
+    // A pattern that ends in literal text must end the string: checking that
+    // first rejects most mismatches (`arn:aws:iam::*:root`) without a scan.
+    if let Some(Tok::Lit(last)) = n.checked_sub(1).map(&tok) {
+        if n > 1 && !s.ends_with(last) {
+            return false;
+        }
+    }
     let mut ti = 0usize; // token index
     let mut si = 0usize; // byte index into s
     let mut star: Option<(usize, usize)> = None; // (token after star, s position)

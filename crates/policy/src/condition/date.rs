@@ -8,8 +8,8 @@ use crate::document::OpKind;
 
 const NANOS: i128 = 1_000_000_000;
 
-pub(super) fn any(kind: OpKind, ds: &[Option<i128>], rv: &str) -> bool {
-    let Some(r) = parse_date(rv) else {
+pub(super) fn any(kind: OpKind, ds: &[Option<i128>], r: Option<i128>) -> bool {
+    let Some(r) = r else {
         return false;
     };
     ds.iter().flatten().any(|&p| match kind {

@@ -14,8 +14,13 @@ pub(super) fn parse(v: &str) -> Option<IpNet> {
     v.parse::<IpAddr>().ok().map(IpNet::from)
 }
 
-pub(super) fn any(ns: &[Option<IpNet>], rv: &str) -> bool {
-    let Ok(addr) = rv.trim().parse::<IpAddr>() else {
+/// A request value read as an address.
+pub(super) fn parse_addr(rv: &str) -> Option<IpAddr> {
+    rv.trim().parse().ok()
+}
+
+pub(super) fn any(ns: &[Option<IpNet>], addr: Option<IpAddr>) -> bool {
+    let Some(addr) = addr else {
         return false;
     };
     // An IPv4-mapped IPv6 address is also its IPv4 address.

@@ -30,7 +30,7 @@ mod string;
 pub use date::parse_date;
 
 use crate::arn::ArnPattern;
-use crate::context::{Context, ContextValue, Key};
+use crate::context::{Context, ContextValue, Key, Typed};
 use crate::document::{Condition as ConditionAst, Family, OpKind, Operator, SetQualifier, Version};
 use crate::variables::Template;
 
@@ -111,13 +111,15 @@ impl Condition {
 
     /// Evaluate against the request context.
     pub fn evaluate(&self, ctx: &Context) -> Outcome {
-        let found = ctx.lookup(&self.key_lower);
+        let entry = ctx.entry(&self.key_lower);
+        let found = entry.map(|e| e.value());
         if let Values::Null(vals) = &self.values {
             return Outcome {
                 value: null::evaluate(vals, found),
                 missing: false,
             };
         }
+        let typed = entry.and_then(|e| e.typed());
         let negated = self.op.kind.is_negated();
         let Some(found) = found else {
             // Absent key.
@@ -137,7 +139,7 @@ impl Condition {
         let mut any_hit = false;
         let mut all_hit = true;
         for rv in rvs {
-            let hit = self.any_value_matches(rv, ctx);
+            let hit = self.any_value_matches(rv, typed, ctx);
             any_hit |= hit;
             all_hit &= hit;
         }
@@ -179,15 +181,27 @@ impl Condition {
 
     /// Whether one request value matches at least one policy value under the
     /// positive form of the operator.
-    fn any_value_matches(&self, rv: &str, ctx: &Context) -> bool {
+    /// `typed`: cached readings of the value when the key is single-valued.
+    fn any_value_matches(&self, rv: &str, typed: Option<&Typed>, ctx: &Context) -> bool {
         let kind = self.op.kind;
         match &self.values {
             Values::Str(ts) => string::any(kind, ts, rv, ctx),
-            Values::Num(ns) => numeric::any(kind, ns, rv),
-            Values::Date(ds) => date::any(kind, ds, rv),
+            Values::Num(ns) => numeric::any(
+                kind,
+                ns,
+                typed.map_or_else(|| numeric::parse(rv), |t| t.num(rv, numeric::parse)),
+            ),
+            Values::Date(ds) => date::any(
+                kind,
+                ds,
+                typed.map_or_else(|| parse_date(rv), |t| t.date(rv, parse_date)),
+            ),
             Values::Bool(bs) => bool::any(bs, rv),
             Values::Bin(bs) => binary::any(bs, rv),
-            Values::Ip(ns) => ip::any(ns, rv),
+            Values::Ip(ns) => ip::any(
+                ns,
+                typed.map_or_else(|| ip::parse_addr(rv), |t| t.ip(rv, ip::parse_addr)),
+            ),
             Values::Arn(ps) => arn::any(ps, rv, ctx),
             Values::Null(_) => false,
         }

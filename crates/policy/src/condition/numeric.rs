@@ -14,8 +14,8 @@ pub(super) fn parse(v: &str) -> Option<f64> {
     v.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
-pub(super) fn any(kind: OpKind, ns: &[Option<f64>], rv: &str) -> bool {
-    let Some(r) = parse(rv) else { return false };
+pub(super) fn any(kind: OpKind, ns: &[Option<f64>], r: Option<f64>) -> bool {
+    let Some(r) = r else { return false };
     ns.iter().flatten().any(|&p| match kind {
         OpKind::NumericEquals | OpKind::NumericNotEquals => r == p,
         OpKind::NumericLessThan => r < p,
