@@ -1,0 +1,7 @@
+//! `ward-core`: Ward's domain — accounts, users, groups, roles, managed and
+//! inline policies, access keys, sessions — and the IAM and STS operations
+//! over a narrow [`store::Store`] trait. No HTTP, no XML, no SQL: the wire
+//! protocols live in `ward-protocol` and `ward-server`, the databases in
+//! `ward-store`.
+
+pub mod store;
