@@ -4,4 +4,10 @@
 //! protocols live in `ward-protocol` and `ward-server`, the databases in
 //! `ward-store`.
 
+pub mod crypto;
+pub mod error;
+pub mod iam;
+pub mod model;
 pub mod store;
+
+pub use error::{ApiError, ApiResult, Fault};

@@ -1,0 +1,1397 @@
+//! IAM operations: users, access keys, groups, roles, managed and inline
+//! policies. Each is a plain function over a [`Store`] transaction that
+//! checks AWS's semantics (unique names, quotas, conflicts) and returns
+//! AWS's errors; the server decodes wire requests into these calls.
+//!
+//! Messages and quotas follow the IAM API reference
+//! (<https://docs.aws.amazon.com/IAM/latest/APIReference/>) and
+//! <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html>.
+
+use crate::crypto::Sealer;
+use crate::error::{ApiError, ApiResult};
+use crate::model::*;
+use crate::store::{Store, Tx, TxMut};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+use ward_policy::PolicyType;
+
+/// Access keys per user.
+pub const ACCESS_KEYS_PER_USER: u64 = 2;
+/// Versions per managed policy.
+pub const VERSIONS_PER_POLICY: u64 = 5;
+/// Managed policies attached to one user, group or role.
+pub const ATTACHED_POLICIES_PER_ENTITY: u64 = 10;
+/// Managed policy document size (characters, white space excluded).
+pub const MANAGED_POLICY_SIZE: usize = 6144;
+/// Inline policy sizes (sum over the entity, white space excluded).
+pub const USER_INLINE_SIZE: usize = 2048;
+pub const GROUP_INLINE_SIZE: usize = 5120;
+pub const ROLE_INLINE_SIZE: usize = 10240;
+/// Role trust policy size.
+pub const TRUST_POLICY_SIZE: usize = 2048;
+/// Groups per user.
+pub const GROUPS_PER_USER: u64 = 10;
+
+/// Record kinds in the store.
+pub(crate) mod kind {
+    pub const ACCOUNT: &str = "account";
+    pub const USER: &str = "user";
+    pub const GROUP: &str = "group";
+    pub const GROUP_MEMBER: &str = "group_member";
+    pub const USER_GROUP: &str = "user_group";
+    pub const ROLE: &str = "role";
+    pub const POLICY: &str = "policy";
+    pub const POLICY_VERSION: &str = "policy_version";
+    /// `ACCT/{entity type}/{entity}/{policy arn}`
+    pub const ATTACHED: &str = "attached";
+    /// `ACCT/{policy name}/{entity type}/{entity}`
+    pub const POLICY_ENTITY: &str = "policy_entity";
+    /// `ACCT/{entity type}/{entity}/{policy name}`
+    pub const INLINE: &str = "inline";
+    pub const ACCESS_KEY: &str = "access_key";
+    /// `ACCT/{user or #root}/{key id}`
+    pub const USER_KEY: &str = "user_key";
+    pub const SESSION: &str = "session";
+}
+
+/// Which kind of entity a policy is attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    User,
+    Group,
+    Role,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::User => "user",
+            Entity::Group => "group",
+            Entity::Role => "role",
+        }
+    }
+
+    fn inline_limit(self) -> usize {
+        match self {
+            Entity::User => USER_INLINE_SIZE,
+            Entity::Group => GROUP_INLINE_SIZE,
+            Entity::Role => ROLE_INLINE_SIZE,
+        }
+    }
+
+    /// `User`/`Group`/`Role` as AWS capitalizes it in messages.
+    fn title(self) -> &'static str {
+        match self {
+            Entity::User => "user",
+            Entity::Group => "group",
+            Entity::Role => "role",
+        }
+    }
+}
+
+pub(crate) fn lc(s: &str) -> String {
+    s.to_lowercase()
+}
+
+pub(crate) fn key2(a: &str, b: &str) -> String {
+    format!("{a}/{}", lc(b))
+}
+
+pub(crate) fn get<T: DeserializeOwned>(tx: &dyn Tx, kind: &str, key: &str) -> ApiResult<Option<T>> {
+    match tx.get(kind, key)? {
+        None => Ok(None),
+        Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| {
+            let mut a = ApiError::internal();
+            a.cause = Some(format!("corrupt {kind} record `{key}`: {e}"));
+            a
+        }),
+    }
+}
+
+pub(crate) fn put<T: Serialize>(tx: &mut dyn TxMut, kind: &str, key: &str, v: &T) -> ApiResult<()> {
+    let bytes = serde_json::to_vec(v).map_err(|e| {
+        let mut a = ApiError::internal();
+        a.cause = Some(format!("cannot encode {kind} record: {e}"));
+        a
+    })?;
+    tx.put(kind, key, &bytes)?;
+    Ok(())
+}
+
+fn scan_all<T: DeserializeOwned>(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<T>> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = tx.scan(kind, prefix, after.as_deref(), 1000)?;
+        let n = page.len();
+        for (k, v) in page {
+            out.push(serde_json::from_slice(&v).map_err(|e| {
+                let mut a = ApiError::internal();
+                a.cause = Some(format!("corrupt {kind} record `{k}`: {e}"));
+                a
+            })?);
+            after = Some(k);
+        }
+        if n < 1000 {
+            return Ok(out);
+        }
+    }
+}
+
+fn scan_keys(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<String>> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = tx.scan(kind, prefix, after.as_deref(), 1000)?;
+        let n = page.len();
+        for (k, _) in page {
+            after = Some(k.clone());
+            out.push(k);
+        }
+        if n < 1000 {
+            return Ok(out);
+        }
+    }
+}
+
+/// The size IAM counts: characters, white space outside strings excluded.
+pub fn policy_size(doc: &str) -> usize {
+    let mut n = 0;
+    let mut in_str = false;
+    let mut esc = false;
+    for c in doc.chars() {
+        if in_str {
+            n += 1;
+            if esc {
+                esc = false;
+            } else if c == '\\' {
+                esc = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+            n += 1;
+        } else if !c.is_whitespace() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Validate a policy document with the engine: `MalformedPolicyDocument`
+/// with AWS's message when it does not parse.
+pub fn check_document(doc: &str, ty: PolicyType) -> ApiResult<()> {
+    ward_policy::parse(doc, ty)
+        .map(|_| ())
+        .map_err(|e| ApiError::malformed_policy(e.message))
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Set when there are more: pass back as `Marker`.
+    pub marker: Option<String>,
+}
+
+/// Paging parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Paging {
+    pub marker: Option<String>,
+    pub max_items: Option<u32>,
+}
+
+impl Paging {
+    fn limit(&self) -> usize {
+        self.max_items.map_or(100, |m| m.clamp(1, 1000) as usize)
+    }
+}
+
+/// Normalize a path: absent is `/`.
+fn path_or_root(p: Option<&str>) -> String {
+    p.filter(|p| !p.is_empty()).unwrap_or("/").to_string()
+}
+
+fn check_path(p: &str) -> ApiResult<()> {
+    if !(p.starts_with('/') && p.ends_with('/')) || p.contains("//") {
+        return Err(ApiError::validation(format!(
+            "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters. Got `{p}`."
+        )));
+    }
+    Ok(())
+}
+
+/// IAM over a store.
+#[derive(Debug)]
+pub struct Iam<S> {
+    pub store: Arc<S>,
+    pub sealer: Sealer,
+    pub partition: String,
+}
+
+/// A new access key with its secret (shown once).
+#[derive(Debug, Clone)]
+pub struct NewAccessKey {
+    pub key: AccessKey,
+    pub secret: String,
+}
+
+impl<S: Store> Iam<S> {
+    pub fn new(store: Arc<S>, sealer: Sealer) -> Self {
+        Iam {
+            store,
+            sealer,
+            partition: "aws".into(),
+        }
+    }
+
+    fn arn(&self, account: &str, what: &str, path: &str, name: &str) -> String {
+        format!("arn:{}:iam::{account}:{what}{path}{name}", self.partition)
+    }
+
+    // ---------- accounts ----------
+
+    /// Create an account if it does not exist.
+    pub fn ensure_account(&self, id: &str, now: i64) -> ApiResult<Account> {
+        self.store.write(|tx| {
+            if let Some(a) = get::<Account>(tx, kind::ACCOUNT, id)? {
+                return Ok(a);
+            }
+            let a = Account {
+                id: id.to_string(),
+                created: now,
+                alias: None,
+            };
+            put(tx, kind::ACCOUNT, id, &a)?;
+            Ok(a)
+        })
+    }
+
+    pub fn account(&self, id: &str) -> ApiResult<Option<Account>> {
+        self.store.read(|tx| get(tx, kind::ACCOUNT, id))
+    }
+
+    // ---------- users ----------
+
+    pub fn create_user(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<&str>,
+        tags: Vec<Tag>,
+        boundary: Option<&str>,
+        now: i64,
+    ) -> ApiResult<User> {
+        let path = path_or_root(path);
+        check_path(&path)?;
+        self.store.write(|tx| {
+            let k = key2(account, name);
+            if tx.get(kind::USER, &k)?.is_some() {
+                return Err(ApiError::already_exists(format!(
+                    "User with name {name} already exists."
+                )));
+            }
+            if let Some(b) = boundary {
+                self.require_policy(tx, b)?;
+            }
+            let u = User {
+                account: account.into(),
+                name: name.into(),
+                path: path.clone(),
+                id: new_id("AIDA"),
+                arn: self.arn(account, "user", &path, name),
+                created: now,
+                tags,
+                permissions_boundary: boundary.map(Into::into),
+            };
+            put(tx, kind::USER, &k, &u)?;
+            Ok(u)
+        })
+    }
+
+    pub fn get_user(&self, account: &str, name: &str) -> ApiResult<User> {
+        self.store.read(|tx| self.user_in(tx, account, name))
+    }
+
+    pub(crate) fn user_in(&self, tx: &dyn Tx, account: &str, name: &str) -> ApiResult<User> {
+        get(tx, kind::USER, &key2(account, name))?.ok_or_else(|| {
+            ApiError::no_such_entity(format!("The user with name {name} cannot be found."))
+        })
+    }
+
+    pub fn list_users(
+        &self,
+        account: &str,
+        path_prefix: Option<&str>,
+        paging: &Paging,
+    ) -> ApiResult<Page<User>> {
+        let prefix = path_prefix.unwrap_or("/");
+        self.store.read(|tx| {
+            list_filtered(
+                tx,
+                kind::USER,
+                &format!("{account}/"),
+                paging,
+                |u: &User| u.path.starts_with(prefix),
+            )
+        })
+    }
+
+    pub fn delete_user(&self, account: &str, name: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let u = self.user_in(tx, account, name)?;
+            let ln = lc(&u.name);
+            if tx.count(kind::USER_KEY, &format!("{account}/{ln}/"))? > 0 {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete entity, must delete access keys first.",
+                ));
+            }
+            if tx.count(kind::INLINE, &format!("{account}/user/{ln}/"))? > 0 {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete entity, must delete policies first.",
+                ));
+            }
+            if tx.count(kind::ATTACHED, &format!("{account}/user/{ln}/"))? > 0 {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete entity, must detach all policies first.",
+                ));
+            }
+            if tx.count(kind::USER_GROUP, &format!("{account}/{ln}/"))? > 0 {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete entity, must remove user from all groups first.",
+                ));
+            }
+            tx.delete(kind::USER, &key2(account, name))?;
+            Ok(())
+        })
+    }
+
+    // ---------- access keys ----------
+
+    /// A new access key for a user (`user`), or for the account's root user (`None`).
+    pub fn create_access_key(
+        &self,
+        account: &str,
+        user: Option<&str>,
+        now: i64,
+    ) -> ApiResult<NewAccessKey> {
+        self.store.write(|tx| {
+            let owner = match user {
+                Some(u) => lc(&self.user_in(tx, account, u)?.name),
+                None => "#root".to_string(),
+            };
+            if tx.count(kind::USER_KEY, &format!("{account}/{owner}/"))? >= ACCESS_KEYS_PER_USER {
+                return Err(ApiError::limit_exceeded(format!(
+                    "Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}"
+                )));
+            }
+            let secret = new_secret();
+            let k = AccessKey {
+                id: new_access_key_id("AKIA"),
+                account: account.into(),
+                user: match user {
+                    Some(u) => Some(self.user_in(tx, account, u)?.name),
+                    None => None,
+                },
+                sealed_secret: self.sealer.seal(&secret),
+                status: KeyStatus::Active,
+                created: now,
+                last_used: None,
+            };
+            put(tx, kind::ACCESS_KEY, &k.id, &k)?;
+            tx.put(kind::USER_KEY, &format!("{account}/{owner}/{}", k.id), b"")?;
+            Ok(NewAccessKey { key: k, secret })
+        })
+    }
+
+    /// Import a known key (the first start's root key, test fixtures).
+    pub fn put_root_key(&self, account: &str, id: &str, secret: &str, now: i64) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let k = AccessKey {
+                id: id.into(),
+                account: account.into(),
+                user: None,
+                sealed_secret: self.sealer.seal(secret),
+                status: KeyStatus::Active,
+                created: now,
+                last_used: None,
+            };
+            put(tx, kind::ACCESS_KEY, id, &k)?;
+            tx.put(kind::USER_KEY, &format!("{account}/#root/{id}"), b"")?;
+            Ok(())
+        })
+    }
+
+    pub fn access_key(&self, id: &str) -> ApiResult<Option<AccessKey>> {
+        self.store.read(|tx| get(tx, kind::ACCESS_KEY, id))
+    }
+
+    pub fn list_access_keys(&self, account: &str, user: Option<&str>) -> ApiResult<Vec<AccessKey>> {
+        self.store.read(|tx| {
+            let owner = match user {
+                Some(u) => lc(&self.user_in(tx, account, u)?.name),
+                None => "#root".into(),
+            };
+            let mut out = Vec::new();
+            for k in scan_keys(tx, kind::USER_KEY, &format!("{account}/{owner}/"))? {
+                let id = k.rsplit('/').next().unwrap_or("");
+                if let Some(ak) = get::<AccessKey>(tx, kind::ACCESS_KEY, id)? {
+                    out.push(ak);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn owned_key(
+        &self,
+        tx: &dyn Tx,
+        account: &str,
+        user: Option<&str>,
+        id: &str,
+    ) -> ApiResult<AccessKey> {
+        let not_found =
+            || ApiError::no_such_entity(format!("The Access Key with id {id} cannot be found."));
+        let k: AccessKey = get(tx, kind::ACCESS_KEY, id)?.ok_or_else(not_found)?;
+        if k.account != account || k.user.as_deref().map(lc) != user.map(lc) {
+            return Err(not_found());
+        }
+        Ok(k)
+    }
+
+    pub fn update_access_key(
+        &self,
+        account: &str,
+        user: Option<&str>,
+        id: &str,
+        status: KeyStatus,
+    ) -> ApiResult<()> {
+        self.store.write(|tx| {
+            if let Some(u) = user {
+                self.user_in(tx, account, u)?;
+            }
+            let mut k = self.owned_key(tx, account, user, id)?;
+            k.status = status;
+            put(tx, kind::ACCESS_KEY, id, &k)
+        })
+    }
+
+    pub fn delete_access_key(&self, account: &str, user: Option<&str>, id: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            if let Some(u) = user {
+                self.user_in(tx, account, u)?;
+            }
+            let k = self.owned_key(tx, account, user, id)?;
+            let owner = k.user.as_deref().map_or_else(|| "#root".to_string(), lc);
+            tx.delete(kind::ACCESS_KEY, id)?;
+            tx.delete(kind::USER_KEY, &format!("{account}/{owner}/{id}"))?;
+            Ok(())
+        })
+    }
+
+    /// Record a key's use (best effort: not on the request's critical path).
+    pub fn touch_access_key(
+        &self,
+        id: &str,
+        at: i64,
+        service: &str,
+        region: &str,
+    ) -> ApiResult<()> {
+        self.store.write(|tx| {
+            if let Some(mut k) = get::<AccessKey>(tx, kind::ACCESS_KEY, id)? {
+                k.last_used = Some(LastUsed {
+                    at,
+                    service: service.into(),
+                    region: region.into(),
+                });
+                put(tx, kind::ACCESS_KEY, id, &k)?;
+            }
+            Ok(())
+        })
+    }
+
+    // ---------- managed policies ----------
+
+    fn policy_name_from_arn<'a>(&self, account: &str, arn: &'a str) -> Option<&'a str> {
+        let rest = arn.strip_prefix(&format!("arn:{}:iam::{account}:policy", self.partition))?;
+        rest.rsplit('/').next()
+    }
+
+    pub(crate) fn policy_by_arn(&self, tx: &dyn Tx, arn: &str) -> ApiResult<Option<ManagedPolicy>> {
+        let account = arn.split(':').nth(4).unwrap_or("");
+        let Some(name) = self.policy_name_from_arn(account, arn) else {
+            return Ok(None);
+        };
+        let p: Option<ManagedPolicy> = get(tx, kind::POLICY, &key2(account, name))?;
+        Ok(p.filter(|p| p.arn == arn))
+    }
+
+    fn require_policy(&self, tx: &dyn Tx, arn: &str) -> ApiResult<ManagedPolicy> {
+        self.policy_by_arn(tx, arn)?.ok_or_else(|| {
+            ApiError::no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
+        })
+    }
+
+    /// The default version's document of a managed policy.
+    pub(crate) fn policy_document(&self, tx: &dyn Tx, p: &ManagedPolicy) -> ApiResult<String> {
+        let v: PolicyVersion = get(
+            tx,
+            kind::POLICY_VERSION,
+            &format!("{}/{}", key2(&p.account, &p.name), p.default_version),
+        )?
+        .ok_or_else(ApiError::internal)?;
+        Ok(v.document)
+    }
+
+    pub fn create_policy(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<&str>,
+        document: &str,
+        description: Option<&str>,
+        tags: Vec<Tag>,
+        now: i64,
+    ) -> ApiResult<ManagedPolicy> {
+        let path = path_or_root(path);
+        check_path(&path)?;
+        check_document(document, PolicyType::Identity)?;
+        if policy_size(document) > MANAGED_POLICY_SIZE {
+            return Err(ApiError::limit_exceeded(format!(
+                "Cannot exceed quota for PolicySize: {MANAGED_POLICY_SIZE}"
+            )));
+        }
+        self.store.write(|tx| {
+            let k = key2(account, name);
+            if tx.get(kind::POLICY, &k)?.is_some() {
+                return Err(ApiError::already_exists(format!(
+                    "A policy called {name} already exists. Duplicate names are not allowed."
+                )));
+            }
+            let p = ManagedPolicy {
+                account: account.into(),
+                name: name.into(),
+                path: path.clone(),
+                id: new_id("ANPA"),
+                arn: self.arn(account, "policy", &path, name),
+                created: now,
+                updated: now,
+                default_version: "v1".into(),
+                next_version: 2,
+                description: description.map(Into::into),
+                tags,
+            };
+            put(tx, kind::POLICY, &k, &p)?;
+            put(
+                tx,
+                kind::POLICY_VERSION,
+                &format!("{k}/v1"),
+                &PolicyVersion {
+                    version_id: "v1".into(),
+                    document: document.into(),
+                    created: now,
+                },
+            )?;
+            Ok(p)
+        })
+    }
+
+    pub fn get_policy(&self, arn: &str) -> ApiResult<(ManagedPolicy, u64)> {
+        self.store.read(|tx| {
+            let p = self.require_policy(tx, arn)?;
+            let n = tx.count(
+                kind::POLICY_ENTITY,
+                &format!("{}/", key2(&p.account, &p.name)),
+            )?;
+            Ok((p, n))
+        })
+    }
+
+    pub fn get_policy_version(&self, arn: &str, version: &str) -> ApiResult<(PolicyVersion, bool)> {
+        self.store.read(|tx| {
+            let p = self.require_policy(tx, arn)?;
+            let v: PolicyVersion = get(
+                tx,
+                kind::POLICY_VERSION,
+                &format!("{}/{version}", key2(&p.account, &p.name)),
+            )?
+            .ok_or_else(|| {
+                ApiError::no_such_entity(format!(
+                    "Policy {arn} version {version} does not exist or is not attachable."
+                ))
+            })?;
+            Ok((v, p.default_version == version))
+        })
+    }
+
+    pub fn create_policy_version(
+        &self,
+        arn: &str,
+        document: &str,
+        set_default: bool,
+        now: i64,
+    ) -> ApiResult<PolicyVersion> {
+        check_document(document, PolicyType::Identity)?;
+        if policy_size(document) > MANAGED_POLICY_SIZE {
+            return Err(ApiError::limit_exceeded(format!(
+                "Cannot exceed quota for PolicySize: {MANAGED_POLICY_SIZE}"
+            )));
+        }
+        self.store.write(|tx| {
+            let mut p = self.require_policy(tx, arn)?;
+            let pk = key2(&p.account, &p.name);
+            if tx.count(kind::POLICY_VERSION, &format!("{pk}/"))? >= VERSIONS_PER_POLICY {
+                return Err(ApiError::limit_exceeded(format!(
+                    "A managed policy can have up to {VERSIONS_PER_POLICY} versions. Before you create a new version, you must delete an existing version."
+                )));
+            }
+            let vid = format!("v{}", p.next_version);
+            p.next_version += 1;
+            if set_default {
+                p.default_version = vid.clone();
+            }
+            p.updated = now;
+            let v = PolicyVersion {
+                version_id: vid.clone(),
+                document: document.into(),
+                created: now,
+            };
+            put(tx, kind::POLICY_VERSION, &format!("{pk}/{vid}"), &v)?;
+            put(tx, kind::POLICY, &pk, &p)?;
+            Ok(v)
+        })
+    }
+
+    pub fn list_policy_versions(&self, arn: &str) -> ApiResult<(Vec<PolicyVersion>, String)> {
+        self.store.read(|tx| {
+            let p = self.require_policy(tx, arn)?;
+            let mut vs: Vec<PolicyVersion> = scan_all(
+                tx,
+                kind::POLICY_VERSION,
+                &format!("{}/", key2(&p.account, &p.name)),
+            )?;
+            vs.sort_by_key(|v| std::cmp::Reverse(v.created));
+            Ok((vs, p.default_version))
+        })
+    }
+
+    pub fn set_default_policy_version(&self, arn: &str, version: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let mut p = self.require_policy(tx, arn)?;
+            let pk = key2(&p.account, &p.name);
+            if tx
+                .get(kind::POLICY_VERSION, &format!("{pk}/{version}"))?
+                .is_none()
+            {
+                return Err(ApiError::no_such_entity(format!(
+                    "Policy {arn} version {version} does not exist or is not attachable."
+                )));
+            }
+            p.default_version = version.into();
+            put(tx, kind::POLICY, &pk, &p)
+        })
+    }
+
+    pub fn delete_policy_version(&self, arn: &str, version: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let p = self.require_policy(tx, arn)?;
+            if p.default_version == version {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete the default version of a policy.",
+                ));
+            }
+            let pk = key2(&p.account, &p.name);
+            if !tx.delete(kind::POLICY_VERSION, &format!("{pk}/{version}"))? {
+                return Err(ApiError::no_such_entity(format!(
+                    "Policy {arn} version {version} does not exist or is not attachable."
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    pub fn delete_policy(&self, arn: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let p = self.require_policy(tx, arn)?;
+            let pk = key2(&p.account, &p.name);
+            if tx.count(kind::POLICY_ENTITY, &format!("{pk}/"))? > 0 {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete a policy attached to entities.",
+                ));
+            }
+            if tx.count(kind::POLICY_VERSION, &format!("{pk}/"))? > 1 {
+                return Err(ApiError::delete_conflict(
+                    "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.",
+                ));
+            }
+            tx.delete(kind::POLICY_VERSION, &format!("{pk}/{}", p.default_version))?;
+            tx.delete(kind::POLICY, &pk)?;
+            Ok(())
+        })
+    }
+
+    pub fn list_policies(
+        &self,
+        account: &str,
+        path_prefix: Option<&str>,
+        only_attached: bool,
+        paging: &Paging,
+    ) -> ApiResult<Page<(ManagedPolicy, u64)>> {
+        let prefix = path_prefix.unwrap_or("/");
+        self.store.read(|tx| {
+            let page: Page<ManagedPolicy> = list_filtered(
+                tx,
+                kind::POLICY,
+                &format!("{account}/"),
+                paging,
+                |p: &ManagedPolicy| p.path.starts_with(prefix),
+            )?;
+            let mut items = Vec::new();
+            for p in page.items {
+                let n = tx.count(
+                    kind::POLICY_ENTITY,
+                    &format!("{}/", key2(&p.account, &p.name)),
+                )?;
+                if !only_attached || n > 0 {
+                    items.push((p, n));
+                }
+            }
+            Ok(Page {
+                items,
+                marker: page.marker,
+            })
+        })
+    }
+
+    fn entity_exists(
+        &self,
+        tx: &dyn Tx,
+        account: &str,
+        e: Entity,
+        name: &str,
+    ) -> ApiResult<String> {
+        let (k, what) = match e {
+            Entity::User => (kind::USER, "user"),
+            Entity::Group => (kind::GROUP, "group"),
+            Entity::Role => (kind::ROLE, "role"),
+        };
+        match tx.get(k, &key2(account, name))? {
+            Some(_) => Ok(lc(name)),
+            None => Err(ApiError::no_such_entity(format!(
+                "The {what} with name {name} cannot be found."
+            ))),
+        }
+    }
+
+    pub fn attach_policy(&self, account: &str, e: Entity, name: &str, arn: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let ln = self.entity_exists(tx, account, e, name)?;
+            let p = self.require_policy(tx, arn)?;
+            let ak = format!("{account}/{}/{ln}/{arn}", e.as_str());
+            if tx.get(kind::ATTACHED, &ak)?.is_some() {
+                return Ok(());
+            }
+            if tx.count(kind::ATTACHED, &format!("{account}/{}/{ln}/", e.as_str()))?
+                >= ATTACHED_POLICIES_PER_ENTITY
+            {
+                return Err(ApiError::limit_exceeded(format!(
+                    "Cannot exceed quota for PoliciesPer{}: {ATTACHED_POLICIES_PER_ENTITY}",
+                    match e {
+                        Entity::User => "User",
+                        Entity::Group => "Group",
+                        Entity::Role => "Role",
+                    }
+                )));
+            }
+            tx.put(kind::ATTACHED, &ak, b"")?;
+            tx.put(
+                kind::POLICY_ENTITY,
+                &format!("{}/{}/{ln}", key2(&p.account, &p.name), e.as_str()),
+                b"",
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn detach_policy(&self, account: &str, e: Entity, name: &str, arn: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let ln = self.entity_exists(tx, account, e, name)?;
+            let p = self.require_policy(tx, arn)?;
+            let ak = format!("{account}/{}/{ln}/{arn}", e.as_str());
+            if !tx.delete(kind::ATTACHED, &ak)? {
+                return Err(ApiError::no_such_entity(format!(
+                    "Policy {arn} was not found."
+                )));
+            }
+            tx.delete(
+                kind::POLICY_ENTITY,
+                &format!("{}/{}/{ln}", key2(&p.account, &p.name), e.as_str()),
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Managed policies attached to an entity: (name, arn).
+    pub fn list_attached(
+        &self,
+        account: &str,
+        e: Entity,
+        name: &str,
+    ) -> ApiResult<Vec<(String, String)>> {
+        self.store.read(|tx| {
+            let ln = self.entity_exists(tx, account, e, name)?;
+            self.attached_in(tx, account, e, &ln)
+        })
+    }
+
+    pub(crate) fn attached_in(
+        &self,
+        tx: &dyn Tx,
+        account: &str,
+        e: Entity,
+        ln: &str,
+    ) -> ApiResult<Vec<(String, String)>> {
+        let prefix = format!("{account}/{}/{ln}/", e.as_str());
+        Ok(scan_keys(tx, kind::ATTACHED, &prefix)?
+            .into_iter()
+            .filter_map(|k| {
+                let arn = k.strip_prefix(&prefix)?.to_string();
+                let name = arn.rsplit('/').next()?.to_string();
+                Some((name, arn))
+            })
+            .collect())
+    }
+
+    // ---------- inline policies ----------
+
+    pub fn put_inline(
+        &self,
+        account: &str,
+        e: Entity,
+        name: &str,
+        policy_name: &str,
+        document: &str,
+    ) -> ApiResult<()> {
+        check_document(document, PolicyType::Identity)?;
+        self.store.write(|tx| {
+            let ln = self.entity_exists(tx, account, e, name)?;
+            let prefix = format!("{account}/{}/{ln}/", e.as_str());
+            let mut total = policy_size(document);
+            for p in scan_all::<InlinePolicy>(tx, kind::INLINE, &prefix)? {
+                if !p.name.eq_ignore_ascii_case(policy_name) {
+                    total += policy_size(&p.document);
+                }
+            }
+            if total > e.inline_limit() {
+                return Err(ApiError::limit_exceeded(format!(
+                    "Maximum policy size of {} bytes exceeded for {} {name}",
+                    e.inline_limit(),
+                    e.title()
+                )));
+            }
+            put(
+                tx,
+                kind::INLINE,
+                &format!("{prefix}{}", lc(policy_name)),
+                &InlinePolicy {
+                    name: policy_name.into(),
+                    document: document.into(),
+                },
+            )
+        })
+    }
+
+    pub fn get_inline(
+        &self,
+        account: &str,
+        e: Entity,
+        name: &str,
+        policy_name: &str,
+    ) -> ApiResult<InlinePolicy> {
+        self.store.read(|tx| {
+            let ln = self.entity_exists(tx, account, e, name)?;
+            get(
+                tx,
+                kind::INLINE,
+                &format!("{account}/{}/{ln}/{}", e.as_str(), lc(policy_name)),
+            )?
+            .ok_or_else(|| {
+                ApiError::no_such_entity(format!(
+                    "The {} policy with name {policy_name} cannot be found.",
+                    e.title()
+                ))
+            })
+        })
+    }
+
+    pub fn list_inline(&self, account: &str, e: Entity, name: &str) -> ApiResult<Vec<String>> {
+        self.store.read(|tx| {
+            let ln = self.entity_exists(tx, account, e, name)?;
+            Ok(self
+                .inline_in(tx, account, e, &ln)?
+                .into_iter()
+                .map(|p| p.name)
+                .collect())
+        })
+    }
+
+    pub(crate) fn inline_in(
+        &self,
+        tx: &dyn Tx,
+        account: &str,
+        e: Entity,
+        ln: &str,
+    ) -> ApiResult<Vec<InlinePolicy>> {
+        scan_all(tx, kind::INLINE, &format!("{account}/{}/{ln}/", e.as_str()))
+    }
+
+    pub fn delete_inline(
+        &self,
+        account: &str,
+        e: Entity,
+        name: &str,
+        policy_name: &str,
+    ) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let ln = self.entity_exists(tx, account, e, name)?;
+            if !tx.delete(
+                kind::INLINE,
+                &format!("{account}/{}/{ln}/{}", e.as_str(), lc(policy_name)),
+            )? {
+                return Err(ApiError::no_such_entity(format!(
+                    "The {} policy with name {policy_name} cannot be found.",
+                    e.title()
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    // ---------- groups ----------
+
+    pub fn create_group(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<&str>,
+        now: i64,
+    ) -> ApiResult<Group> {
+        let path = path_or_root(path);
+        check_path(&path)?;
+        self.store.write(|tx| {
+            let k = key2(account, name);
+            if tx.get(kind::GROUP, &k)?.is_some() {
+                return Err(ApiError::already_exists(format!(
+                    "Group with name {name} already exists."
+                )));
+            }
+            let g = Group {
+                account: account.into(),
+                name: name.into(),
+                path: path.clone(),
+                id: new_id("AGPA"),
+                arn: self.arn(account, "group", &path, name),
+                created: now,
+            };
+            put(tx, kind::GROUP, &k, &g)?;
+            Ok(g)
+        })
+    }
+
+    pub fn group_in(&self, tx: &dyn Tx, account: &str, name: &str) -> ApiResult<Group> {
+        get(tx, kind::GROUP, &key2(account, name))?.ok_or_else(|| {
+            ApiError::no_such_entity(format!("The group with name {name} cannot be found."))
+        })
+    }
+
+    pub fn add_user_to_group(&self, account: &str, group: &str, user: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let g = self.group_in(tx, account, group)?;
+            let u = self.user_in(tx, account, user)?;
+            let (lg, lu) = (lc(&g.name), lc(&u.name));
+            if tx
+                .get(kind::USER_GROUP, &format!("{account}/{lu}/{lg}"))?
+                .is_some()
+            {
+                return Ok(());
+            }
+            if tx.count(kind::USER_GROUP, &format!("{account}/{lu}/"))? >= GROUPS_PER_USER {
+                return Err(ApiError::limit_exceeded(format!(
+                    "Cannot exceed quota for GroupsPerUser: {GROUPS_PER_USER}"
+                )));
+            }
+            tx.put(kind::USER_GROUP, &format!("{account}/{lu}/{lg}"), b"")?;
+            tx.put(kind::GROUP_MEMBER, &format!("{account}/{lg}/{lu}"), b"")?;
+            Ok(())
+        })
+    }
+
+    pub fn remove_user_from_group(&self, account: &str, group: &str, user: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let g = self.group_in(tx, account, group)?;
+            let u = self.user_in(tx, account, user)?;
+            let (lg, lu) = (lc(&g.name), lc(&u.name));
+            if !tx.delete(kind::USER_GROUP, &format!("{account}/{lu}/{lg}"))? {
+                return Err(ApiError::no_such_entity(format!(
+                    "The user with name {user} cannot be found."
+                )));
+            }
+            tx.delete(kind::GROUP_MEMBER, &format!("{account}/{lg}/{lu}"))?;
+            Ok(())
+        })
+    }
+
+    /// The groups of a user.
+    pub fn groups_for_user(&self, account: &str, user: &str) -> ApiResult<Vec<Group>> {
+        self.store.read(|tx| {
+            let u = self.user_in(tx, account, user)?;
+            self.groups_of(tx, account, &lc(&u.name))
+        })
+    }
+
+    pub(crate) fn groups_of(&self, tx: &dyn Tx, account: &str, lu: &str) -> ApiResult<Vec<Group>> {
+        let prefix = format!("{account}/{lu}/");
+        let mut out = Vec::new();
+        for k in scan_keys(tx, kind::USER_GROUP, &prefix)? {
+            if let Some(g) = k.strip_prefix(&prefix) {
+                if let Some(g) = get::<Group>(tx, kind::GROUP, &format!("{account}/{g}"))? {
+                    out.push(g);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A group and its users.
+    pub fn get_group(&self, account: &str, name: &str) -> ApiResult<(Group, Vec<User>)> {
+        self.store.read(|tx| {
+            let g = self.group_in(tx, account, name)?;
+            let prefix = format!("{account}/{}/", lc(&g.name));
+            let mut users = Vec::new();
+            for k in scan_keys(tx, kind::GROUP_MEMBER, &prefix)? {
+                if let Some(u) = k.strip_prefix(&prefix) {
+                    if let Some(u) = get::<User>(tx, kind::USER, &format!("{account}/{u}"))? {
+                        users.push(u);
+                    }
+                }
+            }
+            Ok((g, users))
+        })
+    }
+
+    pub fn delete_group(&self, account: &str, name: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let g = self.group_in(tx, account, name)?;
+            let lg = lc(&g.name);
+            if tx.count(kind::GROUP_MEMBER, &format!("{account}/{lg}/"))? > 0 {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete entity, must remove users from group first.",
+                ));
+            }
+            if tx.count(kind::INLINE, &format!("{account}/group/{lg}/"))? > 0 {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete entity, must delete policies first.",
+                ));
+            }
+            if tx.count(kind::ATTACHED, &format!("{account}/group/{lg}/"))? > 0 {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete entity, must detach all policies first.",
+                ));
+            }
+            tx.delete(kind::GROUP, &key2(account, name))?;
+            Ok(())
+        })
+    }
+
+    // ---------- roles ----------
+
+    #[expect(clippy::too_many_arguments, reason = "mirrors CreateRole's parameters")]
+    pub fn create_role(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<&str>,
+        trust: &str,
+        description: Option<&str>,
+        max_session_duration: Option<u32>,
+        tags: Vec<Tag>,
+        boundary: Option<&str>,
+        now: i64,
+    ) -> ApiResult<Role> {
+        let path = path_or_root(path);
+        check_path(&path)?;
+        check_document(trust, PolicyType::Resource)?;
+        if policy_size(trust) > TRUST_POLICY_SIZE {
+            return Err(ApiError::limit_exceeded(format!(
+                "Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_SIZE}"
+            )));
+        }
+        self.store.write(|tx| {
+            let k = key2(account, name);
+            if tx.get(kind::ROLE, &k)?.is_some() {
+                return Err(ApiError::already_exists(format!(
+                    "Role with name {name} already exists."
+                )));
+            }
+            if let Some(b) = boundary {
+                self.require_policy(tx, b)?;
+            }
+            let r = Role {
+                account: account.into(),
+                name: name.into(),
+                path: path.clone(),
+                id: new_id("AROA"),
+                arn: self.arn(account, "role", &path, name),
+                created: now,
+                assume_role_policy: trust.into(),
+                description: description.map(Into::into),
+                max_session_duration: max_session_duration.unwrap_or(3600),
+                tags,
+                permissions_boundary: boundary.map(Into::into),
+            };
+            put(tx, kind::ROLE, &k, &r)?;
+            Ok(r)
+        })
+    }
+
+    pub fn role_in(&self, tx: &dyn Tx, account: &str, name: &str) -> ApiResult<Role> {
+        get(tx, kind::ROLE, &key2(account, name))?.ok_or_else(|| {
+            ApiError::no_such_entity(format!("The role with name {name} cannot be found."))
+        })
+    }
+
+    pub fn get_role(&self, account: &str, name: &str) -> ApiResult<Role> {
+        self.store.read(|tx| self.role_in(tx, account, name))
+    }
+
+    pub fn list_roles(
+        &self,
+        account: &str,
+        path_prefix: Option<&str>,
+        paging: &Paging,
+    ) -> ApiResult<Page<Role>> {
+        let prefix = path_prefix.unwrap_or("/");
+        self.store.read(|tx| {
+            list_filtered(
+                tx,
+                kind::ROLE,
+                &format!("{account}/"),
+                paging,
+                |r: &Role| r.path.starts_with(prefix),
+            )
+        })
+    }
+
+    pub fn update_assume_role_policy(
+        &self,
+        account: &str,
+        name: &str,
+        trust: &str,
+    ) -> ApiResult<()> {
+        check_document(trust, PolicyType::Resource)?;
+        self.store.write(|tx| {
+            let mut r = self.role_in(tx, account, name)?;
+            r.assume_role_policy = trust.into();
+            put(tx, kind::ROLE, &key2(account, name), &r)
+        })
+    }
+
+    pub fn delete_role(&self, account: &str, name: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let r = self.role_in(tx, account, name)?;
+            let lr = lc(&r.name);
+            if tx.count(kind::INLINE, &format!("{account}/role/{lr}/"))? > 0 {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete entity, must delete policies first.",
+                ));
+            }
+            if tx.count(kind::ATTACHED, &format!("{account}/role/{lr}/"))? > 0 {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete entity, must detach all policies first.",
+                ));
+            }
+            tx.delete(kind::ROLE, &key2(account, name))?;
+            Ok(())
+        })
+    }
+}
+
+/// One page of `kind` records under `prefix` that pass `keep`, resuming
+/// after `paging.marker`.
+fn list_filtered<T: DeserializeOwned>(
+    tx: &dyn Tx,
+    kind: &str,
+    prefix: &str,
+    paging: &Paging,
+    keep: impl Fn(&T) -> bool,
+) -> ApiResult<Page<T>> {
+    let limit = paging.limit();
+    let mut items = Vec::with_capacity(limit.min(128));
+    let mut after = paging.marker.clone();
+    let mut last_key: Option<String> = None;
+    loop {
+        let batch = tx.scan(kind, prefix, after.as_deref(), limit + 1)?;
+        let n = batch.len();
+        for (k, v) in batch {
+            let t: T = serde_json::from_slice(&v).map_err(|e| {
+                let mut a = ApiError::internal();
+                a.cause = Some(format!("corrupt {kind} record `{k}`: {e}"));
+                a
+            })?;
+            if keep(&t) {
+                if items.len() == limit {
+                    // There is at least one more: the marker is the last key returned.
+                    return Ok(Page {
+                        items,
+                        marker: last_key,
+                    });
+                }
+                items.push(t);
+                last_key = Some(k.clone());
+            }
+            after = Some(k);
+        }
+        if n <= limit {
+            return Ok(Page {
+                items,
+                marker: None,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemStore;
+
+    fn iam() -> Iam<MemStore> {
+        Iam::new(
+            Arc::new(MemStore::new()),
+            Sealer::new(&Sealer::generate_key()),
+        )
+    }
+
+    const A: &str = "123456789012";
+    const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+
+    #[test]
+    fn users_are_unique_case_insensitively_and_paged() {
+        let i = iam();
+        i.create_user(A, "Bob", None, vec![], None, 1).unwrap();
+        let e = i.create_user(A, "bob", None, vec![], None, 1).unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("EntityAlreadyExists", "User with name bob already exists.")
+        );
+        for n in 0..5 {
+            i.create_user(A, &format!("u{n}"), Some("/team/"), vec![], None, 1)
+                .unwrap();
+        }
+        let p = i
+            .list_users(
+                A,
+                None,
+                &Paging {
+                    marker: None,
+                    max_items: Some(4),
+                },
+            )
+            .unwrap();
+        assert_eq!(p.items.len(), 4);
+        let p2 = i
+            .list_users(
+                A,
+                None,
+                &Paging {
+                    marker: p.marker.clone(),
+                    max_items: Some(4),
+                },
+            )
+            .unwrap();
+        assert_eq!(p2.items.len(), 2);
+        assert!(p2.marker.is_none());
+        let team = i.list_users(A, Some("/team/"), &Paging::default()).unwrap();
+        assert_eq!(team.items.len(), 5);
+        assert_eq!(i.get_user(A, "BOB").unwrap().name, "Bob");
+        assert_eq!(
+            i.get_user(A, "nobody").unwrap_err().message,
+            "The user with name nobody cannot be found."
+        );
+    }
+
+    #[test]
+    fn access_key_quota_and_delete_conflicts() {
+        let i = iam();
+        i.create_user(A, "bob", None, vec![], None, 1).unwrap();
+        let k1 = i.create_access_key(A, Some("bob"), 1).unwrap();
+        i.create_access_key(A, Some("bob"), 1).unwrap();
+        let e = i.create_access_key(A, Some("bob"), 1).unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                "LimitExceeded",
+                "Cannot exceed quota for AccessKeysPerUser: 2"
+            )
+        );
+        let e = i.delete_user(A, "bob").unwrap_err();
+        assert_eq!(e.code, "DeleteConflict");
+        assert_eq!(
+            i.sealer.open(&k1.key.sealed_secret).unwrap().as_str(),
+            k1.secret
+        );
+        for k in i.list_access_keys(A, Some("bob")).unwrap() {
+            i.delete_access_key(A, Some("bob"), &k.id).unwrap();
+        }
+        i.delete_user(A, "bob").unwrap();
+    }
+
+    #[test]
+    fn policy_versions_attachments_and_conflicts() {
+        let i = iam();
+        let p = i
+            .create_policy(A, "read", None, DOC, None, vec![], 1)
+            .unwrap();
+        assert_eq!(p.arn, "arn:aws:iam::123456789012:policy/read");
+        let e = i
+            .create_policy(A, "read", None, DOC, None, vec![], 1)
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "A policy called read already exists. Duplicate names are not allowed."
+        );
+        for _ in 0..4 {
+            i.create_policy_version(&p.arn, DOC, false, 2).unwrap();
+        }
+        let e = i.create_policy_version(&p.arn, DOC, true, 3).unwrap_err();
+        assert_eq!(e.code, "LimitExceeded");
+        i.create_user(A, "bob", None, vec![], None, 1).unwrap();
+        i.attach_policy(A, Entity::User, "bob", &p.arn).unwrap();
+        assert_eq!(i.get_policy(&p.arn).unwrap().1, 1);
+        assert_eq!(i.delete_policy(&p.arn).unwrap_err().code, "DeleteConflict");
+        i.detach_policy(A, Entity::User, "bob", &p.arn).unwrap();
+        let e = i.delete_policy(&p.arn).unwrap_err();
+        assert!(e
+            .message
+            .starts_with("This policy has more than one version."));
+        for v in 2..=5 {
+            i.delete_policy_version(&p.arn, &format!("v{v}")).unwrap();
+        }
+        i.delete_policy(&p.arn).unwrap();
+        let e = i.create_policy(A, "bad", None, r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"bucket"}]}"#, None, vec![], 1).unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                "MalformedPolicyDocument",
+                "Resource bucket must be in ARN format or \"*\"."
+            )
+        );
+    }
+
+    #[test]
+    fn policy_size_ignores_white_space_outside_strings() {
+        assert_eq!(policy_size("{ \"a b\" : 1 }"), 9);
+    }
+}

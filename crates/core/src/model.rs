@@ -1,0 +1,264 @@
+//! The records Ward keeps, as stored (JSON in the store's values), and the
+//! identifiers AWS gives them.
+//!
+//! Unique ids follow AWS's prefixes
+//! (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids>):
+//! `AIDA` users, `AGPA` groups, `AROA` roles, `ANPA` managed policies,
+//! `AIPA` instance profiles, `AKIA` access keys, `ASIA` temporary keys.
+
+use serde::{Deserialize, Serialize};
+
+/// A tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub created: i64,
+    #[serde(default)]
+    pub alias: Option<String>,
+}
+
+/// An IAM user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub account: String,
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub arn: String,
+    pub created: i64,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub permissions_boundary: Option<String>,
+}
+
+/// An IAM group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub account: String,
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub arn: String,
+    pub created: i64,
+}
+
+/// An IAM role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    pub account: String,
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub arn: String,
+    pub created: i64,
+    /// The trust policy, as given (JSON text).
+    pub assume_role_policy: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub max_session_duration: u32,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub permissions_boundary: Option<String>,
+}
+
+/// A customer managed policy (its versions are separate records).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedPolicy {
+    pub account: String,
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub arn: String,
+    pub created: i64,
+    pub updated: i64,
+    pub default_version: String,
+    /// The number the next version takes (`v{n}`); never reused.
+    pub next_version: u32,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// One version of a managed policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyVersion {
+    pub version_id: String,
+    pub document: String,
+    pub created: i64,
+}
+
+/// An inline policy of a user, group or role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlinePolicy {
+    pub name: String,
+    pub document: String,
+}
+
+/// `Active` or `Inactive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "Active",
+            KeyStatus::Inactive => "Inactive",
+        }
+    }
+}
+
+/// A long-term access key: of an IAM user, or of an account's root user
+/// (`user` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    pub id: String,
+    pub account: String,
+    pub user: Option<String>,
+    /// The secret, sealed with the master key.
+    pub sealed_secret: String,
+    pub status: KeyStatus,
+    pub created: i64,
+    #[serde(default)]
+    pub last_used: Option<LastUsed>,
+}
+
+/// When and where a key was last used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastUsed {
+    pub at: i64,
+    pub service: String,
+    pub region: String,
+}
+
+/// What kind of principal a session belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionKind {
+    /// `AssumeRole`: a role session.
+    Role {
+        role_name: String,
+        role_arn: String,
+        role_id: String,
+        session_name: String,
+    },
+    /// `GetSessionToken`: the calling user (or root) with temporary keys.
+    User { user: Option<String> },
+}
+
+/// Temporary credentials and everything the engine needs about them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub access_key_id: String,
+    pub account: String,
+    pub sealed_secret: String,
+    /// Hash of the session token (the token itself is never stored).
+    pub token_hash: String,
+    pub kind: SessionKind,
+    pub issued: i64,
+    pub expires: i64,
+    /// Inline and managed session policies (JSON documents with ids).
+    #[serde(default)]
+    pub policies: Vec<(String, String)>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub transitive_tag_keys: Vec<String>,
+    #[serde(default)]
+    pub source_identity: Option<String>,
+    /// MFA used to obtain the session: when it was authenticated.
+    #[serde(default)]
+    pub mfa_authenticated_at: Option<i64>,
+    /// For chained role sessions: the session that assumed this one.
+    #[serde(default)]
+    pub chained: bool,
+}
+
+/// An instance profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceProfile {
+    pub account: String,
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub arn: String,
+    pub created: i64,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// Random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    // A failing OS random source leaves zeros; ids stay well-formed, and the
+    // caller's uniqueness checks still hold. Keys use `crypto::random_key`.
+    let _ = getrandom::fill(&mut b);
+    b
+}
+
+const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// An AWS-style unique id: prefix + 17 base32 characters (21 in all).
+pub fn new_id(prefix: &str) -> String {
+    let bytes: [u8; 17] = random_bytes();
+    let mut s = String::with_capacity(prefix.len() + 17);
+    s.push_str(prefix);
+    for b in bytes {
+        s.push(char::from(
+            ID_ALPHABET
+                .get(usize::from(b) % 32)
+                .copied()
+                .unwrap_or(b'A'),
+        ));
+    }
+    s
+}
+
+/// An access key id: `AKIA`/`ASIA` + 16 characters (20 in all).
+pub fn new_access_key_id(prefix: &str) -> String {
+    let mut id = new_id(prefix);
+    id.truncate(20);
+    id
+}
+
+/// A secret access key: 40 characters of base64 alphabet, as AWS's.
+pub fn new_secret() -> String {
+    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes: [u8; 40] = random_bytes();
+    bytes
+        .iter()
+        .map(|b| char::from(ALPHA.get(usize::from(*b) % 64).copied().unwrap_or(b'A')))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_shapes() {
+        let u = new_id("AIDA");
+        assert_eq!(u.len(), 21);
+        assert!(u.starts_with("AIDA"));
+        let k = new_access_key_id("AKIA");
+        assert_eq!(k.len(), 20);
+        assert!(k
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert_eq!(new_secret().len(), 40);
+        assert_ne!(new_secret(), new_secret());
+    }
+}
