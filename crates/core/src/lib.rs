@@ -4,10 +4,12 @@
 //! protocols live in `ward-protocol` and `ward-server`, the databases in
 //! `ward-store`.
 
+pub mod auth;
 pub mod crypto;
 pub mod error;
 pub mod iam;
 pub mod model;
 pub mod store;
+pub mod sts;
 
 pub use error::{ApiError, ApiResult, Fault};

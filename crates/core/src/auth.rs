@@ -1,0 +1,411 @@
+//! Who is calling, and may they: access keys and session credentials are
+//! resolved to a [`Caller`]; a caller's policies are gathered into the
+//! engine's [`Layers`]; every operation is decided by `ward_policy::evaluate`
+//! with the action and resource ARN AWS uses for it.
+//!
+//! An account's root user has every permission in its account (the engine
+//! models this). Policies are compiled per request for now; a cache keyed
+//! by the policies' versions is the next step for throughput.
+
+use crate::error::{ApiError, ApiResult};
+use crate::iam::{get, kind, lc, Entity, Iam};
+use crate::model::*;
+use crate::store::{Store, Tx};
+use std::sync::Arc;
+use ward_policy::{
+    evaluate, Context, ContextValue, Layers, Policy, PolicySet, PolicyType, Request,
+};
+use zeroize::Zeroizing;
+
+/// What kind of principal a caller is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerKind {
+    Root,
+    User {
+        name: String,
+    },
+    /// A role session (`AssumeRole`).
+    Role {
+        role_name: String,
+        session_name: String,
+    },
+    /// A user's (or root's) temporary credentials (`GetSessionToken`).
+    UserSession {
+        user: Option<String>,
+    },
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    /// The principal ARN (`...:user/bob`, `...:assumed-role/r/s`, `...:root`).
+    pub arn: String,
+    /// `UserId` as `GetCallerIdentity` returns it.
+    pub user_id: String,
+    pub kind: CallerKind,
+    pub access_key_id: String,
+    pub session: Option<Session>,
+}
+
+impl Caller {
+    /// The IAM user name behind the caller, if any (users and their sessions).
+    pub fn user_name(&self) -> Option<&str> {
+        match &self.kind {
+            CallerKind::User { name } => Some(name),
+            CallerKind::UserSession { user } => user.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        matches!(
+            self.kind,
+            CallerKind::Root | CallerKind::UserSession { user: None }
+        )
+    }
+}
+
+/// Why credentials were refused (mapped onto SigV4's errors by the server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialError {
+    /// Unknown or inactive key, or a token that does not match.
+    InvalidClientTokenId,
+    /// Temporary credentials past their expiry.
+    ExpiredToken,
+    /// A store failure.
+    Internal(ApiError),
+}
+
+/// Information about the request that becomes condition keys.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    pub now: i64,
+    pub source_ip: Option<String>,
+    pub secure_transport: bool,
+    pub region: String,
+    pub user_agent: Option<String>,
+}
+
+fn iso(t: i64) -> String {
+    crate::model::iso8601(t)
+}
+
+impl<S: Store> Iam<S> {
+    /// Resolve an access key (and session token) to its caller and secret.
+    pub fn credentials(
+        &self,
+        access_key_id: &str,
+        token: Option<&str>,
+        now: i64,
+    ) -> Result<(Caller, Zeroizing<String>), CredentialError> {
+        let internal = CredentialError::Internal;
+        if access_key_id.starts_with("ASIA") {
+            let s: Session = self
+                .store
+                .read(|tx| get(tx, kind::SESSION, access_key_id))
+                .map_err(internal)?
+                .ok_or(CredentialError::InvalidClientTokenId)?;
+            let ok = token.is_some_and(|t| crate::crypto::token_hash(t) == s.token_hash);
+            if !ok {
+                return Err(CredentialError::InvalidClientTokenId);
+            }
+            if now >= s.expires {
+                return Err(CredentialError::ExpiredToken);
+            }
+            let secret = self
+                .sealer
+                .open(&s.sealed_secret)
+                .map_err(|_| internal(ApiError::internal()))?;
+            let caller = match &s.kind {
+                SessionKind::Role {
+                    role_name,
+                    role_id,
+                    session_name,
+                    ..
+                } => Caller {
+                    account: s.account.clone(),
+                    arn: format!(
+                        "arn:{}:sts::{}:assumed-role/{role_name}/{session_name}",
+                        self.partition, s.account
+                    ),
+                    user_id: format!("{role_id}:{session_name}"),
+                    kind: CallerKind::Role {
+                        role_name: role_name.clone(),
+                        session_name: session_name.clone(),
+                    },
+                    access_key_id: access_key_id.into(),
+                    session: Some(s.clone()),
+                },
+                SessionKind::User { user } => {
+                    let (arn, uid) = match user {
+                        Some(u) => {
+                            let usr = self
+                                .get_user(&s.account, u)
+                                .map_err(|_| CredentialError::InvalidClientTokenId)?;
+                            (usr.arn, usr.id)
+                        }
+                        None => (
+                            format!("arn:{}:iam::{}:root", self.partition, s.account),
+                            s.account.clone(),
+                        ),
+                    };
+                    Caller {
+                        account: s.account.clone(),
+                        arn,
+                        user_id: uid,
+                        kind: CallerKind::UserSession { user: user.clone() },
+                        access_key_id: access_key_id.into(),
+                        session: Some(s.clone()),
+                    }
+                }
+            };
+            return Ok((caller, secret));
+        }
+        let k: AccessKey = self
+            .access_key(access_key_id)
+            .map_err(internal)?
+            .ok_or(CredentialError::InvalidClientTokenId)?;
+        if k.status != KeyStatus::Active {
+            return Err(CredentialError::InvalidClientTokenId);
+        }
+        let secret = self
+            .sealer
+            .open(&k.sealed_secret)
+            .map_err(|_| internal(ApiError::internal()))?;
+        let caller = match &k.user {
+            None => Caller {
+                account: k.account.clone(),
+                arn: format!("arn:{}:iam::{}:root", self.partition, k.account),
+                user_id: k.account.clone(),
+                kind: CallerKind::Root,
+                access_key_id: access_key_id.into(),
+                session: None,
+            },
+            Some(u) => {
+                let usr = self
+                    .get_user(&k.account, u)
+                    .map_err(|_| CredentialError::InvalidClientTokenId)?;
+                Caller {
+                    account: k.account.clone(),
+                    arn: usr.arn,
+                    user_id: usr.id,
+                    kind: CallerKind::User { name: usr.name },
+                    access_key_id: access_key_id.into(),
+                    session: None,
+                }
+            }
+        };
+        Ok((caller, secret))
+    }
+
+    fn compile(id: &str, doc: &str, ty: PolicyType) -> ApiResult<Arc<Policy>> {
+        Policy::parse(id, doc, ty).map(Arc::new).map_err(|e| {
+            let mut a = ApiError::internal();
+            a.cause = Some(format!("stored policy `{id}` no longer parses: {e}"));
+            a
+        })
+    }
+
+    /// Identity policies of an entity: inline and attached managed.
+    fn entity_policies(
+        &self,
+        tx: &dyn Tx,
+        account: &str,
+        e: Entity,
+        ln: &str,
+        arn: &str,
+        out: &mut Vec<Arc<Policy>>,
+    ) -> ApiResult<()> {
+        for p in self.inline_in(tx, account, e, ln)? {
+            out.push(Self::compile(
+                &format!("{arn}#inline/{}", p.name),
+                &p.document,
+                PolicyType::Identity,
+            )?);
+        }
+        for (_, parn) in self.attached_in(tx, account, e, ln)? {
+            if let Some(mp) = self.policy_by_arn(tx, &parn)? {
+                let doc = self.policy_document(tx, &mp)?;
+                out.push(Self::compile(&parn, &doc, PolicyType::Identity)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn boundary(&self, tx: &dyn Tx, arn: Option<&str>) -> ApiResult<Option<PolicySet>> {
+        let Some(arn) = arn else { return Ok(None) };
+        let Some(mp) = self.policy_by_arn(tx, arn)? else {
+            // A boundary whose policy is gone allows nothing.
+            return Ok(Some(PolicySet::default()));
+        };
+        let doc = self.policy_document(tx, &mp)?;
+        Ok(Some(PolicySet::new(vec![Self::compile(
+            arn,
+            &doc,
+            PolicyType::PermissionBoundary,
+        )?])))
+    }
+
+    /// The caller's identity-side layers (identity, boundary, session).
+    pub fn layers(&self, caller: &Caller) -> ApiResult<Layers> {
+        self.store.read(|tx| {
+            let account = &caller.account;
+            let mut identity = Vec::new();
+            let mut layers = Layers::default();
+            let user = caller.user_name().map(str::to_string);
+            match (&caller.kind, user) {
+                (CallerKind::Role { role_name, .. }, _) => {
+                    let r = self.role_in(tx, account, role_name)?;
+                    self.entity_policies(
+                        tx,
+                        account,
+                        Entity::Role,
+                        &lc(&r.name),
+                        &r.arn,
+                        &mut identity,
+                    )?;
+                    layers.permission_boundary =
+                        self.boundary(tx, r.permissions_boundary.as_deref())?;
+                }
+                (_, Some(u)) => {
+                    let usr = self.user_in(tx, account, &u)?;
+                    let lu = lc(&usr.name);
+                    self.entity_policies(tx, account, Entity::User, &lu, &usr.arn, &mut identity)?;
+                    for g in self.groups_of(tx, account, &lu)? {
+                        self.entity_policies(
+                            tx,
+                            account,
+                            Entity::Group,
+                            &lc(&g.name),
+                            &g.arn,
+                            &mut identity,
+                        )?;
+                    }
+                    layers.permission_boundary =
+                        self.boundary(tx, usr.permissions_boundary.as_deref())?;
+                }
+                _ => {}
+            }
+            if let Some(s) = &caller.session {
+                if !s.policies.is_empty() {
+                    let mut ps = Vec::new();
+                    for (id, doc) in &s.policies {
+                        ps.push(Self::compile(id, doc, PolicyType::Session)?);
+                    }
+                    layers.session = Some(PolicySet::new(ps));
+                }
+            }
+            layers.identity = PolicySet::new(identity);
+            Ok(layers)
+        })
+    }
+
+    /// The request context for a caller.
+    pub fn context(&self, caller: &Caller, info: &RequestInfo) -> ApiResult<Context> {
+        let mut c = Context::new();
+        c.set("aws:PrincipalAccount", &caller.account);
+        c.set("aws:userid", &caller.user_id);
+        c.set("aws:CurrentTime", &iso(info.now));
+        c.set("aws:EpochTime", &info.now.to_string());
+        c.set(
+            "aws:SecureTransport",
+            if info.secure_transport {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        c.set("aws:ViaAWSService", "false");
+        c.set("aws:PrincipalIsAWSService", "false");
+        c.set("aws:RequestedRegion", &info.region);
+        if let Some(ip) = &info.source_ip {
+            c.set("aws:SourceIp", ip);
+        }
+        if let Some(ua) = &info.user_agent {
+            c.set("aws:UserAgent", ua);
+        }
+        let mut tags: Vec<Tag> = Vec::new();
+        match &caller.kind {
+            CallerKind::Root => {
+                c.set("aws:PrincipalArn", &caller.arn);
+                c.set("aws:PrincipalType", "Account");
+            }
+            CallerKind::User { name } => {
+                c.set("aws:username", name);
+                c.set("aws:PrincipalArn", &caller.arn);
+                c.set("aws:PrincipalType", "User");
+                tags = self.get_user(&caller.account, name)?.tags;
+            }
+            CallerKind::UserSession { user } => {
+                c.set("aws:PrincipalArn", &caller.arn);
+                match user {
+                    Some(u) => {
+                        c.set("aws:username", u);
+                        c.set("aws:PrincipalType", "User");
+                        tags = self.get_user(&caller.account, u)?.tags;
+                    }
+                    None => c.set("aws:PrincipalType", "Account"),
+                }
+            }
+            CallerKind::Role { role_name, .. } => {
+                let r = self.get_role(&caller.account, role_name)?;
+                c.set("aws:PrincipalArn", &r.arn);
+                c.set("aws:PrincipalType", "AssumedRole");
+                tags = r.tags;
+            }
+        }
+        if let Some(s) = &caller.session {
+            c.set("aws:TokenIssueTime", &iso(s.issued));
+            // Session tags override the principal's tags of the same key.
+            for t in &s.tags {
+                tags.retain(|x| !x.key.eq_ignore_ascii_case(&t.key));
+                tags.push(t.clone());
+            }
+            if let Some(si) = &s.source_identity {
+                c.set("aws:SourceIdentity", si);
+            }
+            match s.mfa_authenticated_at {
+                Some(at) => {
+                    c.set("aws:MultiFactorAuthPresent", "true");
+                    c.set(
+                        "aws:MultiFactorAuthAge",
+                        &(info.now - at).max(0).to_string(),
+                    );
+                }
+                None => c.set("aws:MultiFactorAuthPresent", "false"),
+            }
+        }
+        for t in &tags {
+            c.set(&format!("aws:PrincipalTag/{}", t.key), &t.value);
+        }
+        Ok(c)
+    }
+
+    /// Decide one action on one resource for a caller; `AccessDenied` with
+    /// AWS's sentence when refused. `resource_layer` is the resource's own
+    /// policy (a role's trust policy for `sts:AssumeRole`).
+    pub fn authorize(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+        extra: &[(String, ContextValue)],
+        resource_layer: Option<PolicySet>,
+        info: &RequestInfo,
+    ) -> ApiResult<()> {
+        let mut ctx = self.context(caller, info)?;
+        for (k, v) in extra {
+            ctx.insert(k, v.clone());
+        }
+        let mut layers = self.layers(caller)?;
+        layers.resource = resource_layer;
+        let req = Request::new(&caller.arn, action, resource, None, ctx);
+        let d = evaluate(&req, &layers);
+        if d.is_allowed() {
+            Ok(())
+        } else {
+            Err(ApiError::access_denied(d.message(&req).unwrap_or_default()))
+        }
+    }
+}
