@@ -1,1 +1,464 @@
-//! SQLite store (in progress).
+//! Ward's embedded storage backend: [`SqliteStore`], an implementation of
+//! [`ward_core::store::Store`] on a single SQLite database file.
+//!
+//! # What it does
+//!
+//! - Keeps every record `(kind, key) → bytes` in one table,
+//!   `kv(kind, key, value)`, clustered on its primary key `(kind, key)`
+//!   (`WITHOUT ROWID`), so a point read is one B-tree lookup and a prefix
+//!   scan or count is one index range: `kind = ? AND key >= prefix AND key <
+//!   upper(prefix)`, never a table scan.
+//! - Runs the database in WAL mode with `synchronous = FULL`: a `write` that
+//!   returns `Ok` has been fsynced to the write-ahead log and survives a
+//!   process kill or a power loss.
+//! - Serializes writes: one writer connection behind a mutex, each `write`
+//!   in `BEGIN IMMEDIATE … COMMIT`, rolled back when the closure returns
+//!   `Err` (or panics). Reads go through a small pool of separate read-only
+//!   connections, each `read` in a deferred transaction, so a read sees one
+//!   consistent snapshot for its whole closure and never waits for a writer.
+//! - Versions its schema with `PRAGMA user_version`: the migrations in
+//!   [`MIGRATIONS`] are applied in order, in one transaction, when a database
+//!   is opened; a database written by a newer Ward (a higher version than
+//!   [`SCHEMA_VERSION`]) is refused rather than guessed at.
+//!
+//! # What it deliberately does not do
+//!
+//! - No in-memory mode: `ward_core::store::MemStore` is the in-memory store.
+//! - No replication, no several-node access: one process owns the file (other
+//!   processes may open it, SQLite's locking keeps them correct, but nothing
+//!   here is tuned for that). A multi-node deployment is a different backend.
+//! - No interpretation of keys or values: it stores what the domain gives it,
+//!   and enforces no IAM invariant (those are checked inside `write` by the
+//!   domain logic, which the serialized writes make safe).
+//! - No backups, vacuuming or encryption at rest.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use ward_core::store::{Store, StoreError, StoreResult, Tx, TxMut};
+
+/// The schema migrations, applied in order: migration `i` (0-based) takes a
+/// database from `user_version` `i` to `i + 1`. Only ever append to this list.
+pub const MIGRATIONS: &[&str] = &["CREATE TABLE kv (
+        kind  TEXT NOT NULL,
+        key   TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (kind, key)
+    ) WITHOUT ROWID;"];
+
+/// The schema version this code writes and understands (the number of
+/// [`MIGRATIONS`]).
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// How long a connection waits for a lock held by another connection (or
+/// another process) before giving up with a storage error.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many idle read connections are kept for reuse.
+const MAX_IDLE_READERS: usize = 4;
+
+const SQL_GET: &str = "SELECT value FROM kv WHERE kind = ?1 AND key = ?2";
+const SQL_PUT: &str = "INSERT OR REPLACE INTO kv (kind, key, value) VALUES (?1, ?2, ?3)";
+const SQL_DELETE: &str = "DELETE FROM kv WHERE kind = ?1 AND key = ?2";
+
+// Scans: `?2` is the lower bound (inclusive for a prefix, exclusive for an
+// `after` marker), `?3` the exclusive upper bound of the prefix when it has
+// one, the last parameter the limit. Distinct statements rather than
+// `(?3 IS NULL OR key < ?3)` so that SQLite always sees a plain range on the
+// primary key.
+const SQL_SCAN_GE: &str =
+    "SELECT key, value FROM kv WHERE kind = ?1 AND key >= ?2 ORDER BY key LIMIT ?3";
+const SQL_SCAN_GT: &str =
+    "SELECT key, value FROM kv WHERE kind = ?1 AND key > ?2 ORDER BY key LIMIT ?3";
+const SQL_SCAN_GE_LT: &str =
+    "SELECT key, value FROM kv WHERE kind = ?1 AND key >= ?2 AND key < ?3 ORDER BY key LIMIT ?4";
+const SQL_SCAN_GT_LT: &str =
+    "SELECT key, value FROM kv WHERE kind = ?1 AND key > ?2 AND key < ?3 ORDER BY key LIMIT ?4";
+const SQL_COUNT: &str = "SELECT COUNT(*) FROM kv WHERE kind = ?1 AND key >= ?2";
+const SQL_COUNT_LT: &str = "SELECT COUNT(*) FROM kv WHERE kind = ?1 AND key >= ?2 AND key < ?3";
+
+/// Wraps a rusqlite error in a [`StoreError`] that names the operation.
+fn sql_err(op: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError(format!("sqlite {op}: {e}"))
+}
+
+/// The smallest string greater than every string that starts with `prefix`,
+/// or `None` when there is none (the empty prefix, or one made only of
+/// `char::MAX`).
+///
+/// SQLite compares `TEXT` with the `BINARY` collation, i.e. by the bytes of
+/// the UTF-8 encoding, which is the same order as by code points (and as
+/// Rust's `str` order). So the keys starting with `prefix` are exactly those
+/// in `[prefix, upper)` where `upper` is `prefix` with its last character
+/// replaced by the next one (skipping the surrogate gap, which no string
+/// contains); a last character `char::MAX` has no successor, so it is
+/// dropped and the one before it is incremented instead.
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(u32::from(c) + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// A transaction's view of one connection: the writer's (inside
+/// `BEGIN IMMEDIATE`) or a reader's (inside a deferred `BEGIN`).
+struct SqlTx<'c> {
+    conn: &'c Connection,
+}
+
+impl Tx for SqlTx<'_> {
+    fn get(&self, kind: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let op = "get";
+        let mut stmt = self.conn.prepare_cached(SQL_GET).map_err(sql_err(op))?;
+        stmt.query_row(params![kind, key], |row| row.get::<_, Vec<u8>>(0))
+            .optional()
+            .map_err(sql_err(op))
+    }
+
+    fn scan(
+        &self,
+        kind: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let op = "scan";
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The lower bound: the prefix itself (inclusive), or the `after`
+        // marker (exclusive) when it is at or past the prefix.
+        let (lower, exclusive) = match after {
+            Some(a) if a >= prefix => (a, true),
+            _ => (prefix, false),
+        };
+        let upper = prefix_upper_bound(prefix);
+        let sql = match (exclusive, upper.is_some()) {
+            (false, false) => SQL_SCAN_GE,
+            (true, false) => SQL_SCAN_GT,
+            (false, true) => SQL_SCAN_GE_LT,
+            (true, true) => SQL_SCAN_GT_LT,
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(sql_err(op))?;
+        let map = |row: &rusqlite::Row<'_>| Ok((row.get::<_, String>(0)?, row.get(1)?));
+        let rows = match &upper {
+            Some(upper) => stmt.query_map(params![kind, lower, upper, limit], map),
+            None => stmt.query_map(params![kind, lower, limit], map),
+        }
+        .map_err(sql_err(op))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql_err(op))
+    }
+
+    fn count(&self, kind: &str, prefix: &str) -> StoreResult<u64> {
+        let op = "count";
+        let upper = prefix_upper_bound(prefix);
+        let sql = if upper.is_some() {
+            SQL_COUNT_LT
+        } else {
+            SQL_COUNT
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(sql_err(op))?;
+        let get = |row: &rusqlite::Row<'_>| row.get::<_, i64>(0);
+        let n = match &upper {
+            Some(upper) => stmt.query_row(params![kind, prefix, upper], get),
+            None => stmt.query_row(params![kind, prefix], get),
+        }
+        .map_err(sql_err(op))?;
+        u64::try_from(n).map_err(|_| StoreError(format!("sqlite count: negative count {n}")))
+    }
+}
+
+impl TxMut for SqlTx<'_> {
+    fn put(&mut self, kind: &str, key: &str, value: &[u8]) -> StoreResult<()> {
+        let op = "put";
+        let mut stmt = self.conn.prepare_cached(SQL_PUT).map_err(sql_err(op))?;
+        stmt.execute(params![kind, key, value])
+            .map_err(sql_err(op))?;
+        Ok(())
+    }
+
+    fn delete(&mut self, kind: &str, key: &str) -> StoreResult<bool> {
+        let op = "delete";
+        let mut stmt = self.conn.prepare_cached(SQL_DELETE).map_err(sql_err(op))?;
+        let n = stmt.execute(params![kind, key]).map_err(sql_err(op))?;
+        Ok(n > 0)
+    }
+}
+
+/// The embedded SQLite store: one database file, one serialized writer
+/// connection, a small pool of read connections. See the [crate docs](crate).
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    /// Idle read-only connections; a `read` takes one (or opens a new one)
+    /// and gives it back afterwards.
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating it if needed) the database at `path`, whose parent
+    /// directory must exist, and bring its schema up to [`SCHEMA_VERSION`].
+    ///
+    /// Fails if the file cannot be opened or is not a SQLite database, if WAL
+    /// mode cannot be enabled, or if the database's schema version is newer
+    /// than this code knows.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let shown = path.display();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError(format!("sqlite open {shown}: {e}")))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql_err("open: set busy_timeout"))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(|e| StoreError(format!("sqlite open {shown}: enable WAL mode: {e}")))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError(format!(
+                "sqlite open {shown}: could not enable WAL mode (journal_mode is {mode})"
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql_err("open: set synchronous=FULL"))?;
+        migrate(&mut conn, path)?;
+        let store = SqliteStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+        };
+        // Open one reader now, so that a problem shows at open time.
+        let reader = store.open_reader()?;
+        store.idle_readers().push(reader);
+        Ok(store)
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn open_reader(&self) -> StoreResult<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags).map_err(|e| {
+            StoreError(format!(
+                "sqlite open read connection {}: {e}",
+                self.path.display()
+            ))
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql_err("open read connection: set busy_timeout"))?;
+        Ok(conn)
+    }
+
+    /// The idle-reader pool. A panic while it was held cannot leave it
+    /// inconsistent (it is only pushed to and popped from), so poisoning is
+    /// ignored.
+    fn idle_readers(&self) -> MutexGuard<'_, Vec<Connection>> {
+        self.readers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Apply the missing migrations in one `BEGIN IMMEDIATE` transaction (so two
+/// processes opening the same new file do not both migrate it).
+fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
+    let shown = path.display();
+    let version = |conn: &Connection| -> StoreResult<u32> {
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| StoreError(format!("sqlite open {shown}: read schema version: {e}")))?;
+        u32::try_from(v).map_err(|_| {
+            StoreError(format!(
+                "sqlite open {shown}: invalid schema version {v} (this Ward knows up to {SCHEMA_VERSION})"
+            ))
+        })
+    };
+    let too_new = |found: u32| {
+        StoreError(format!(
+            "sqlite open {shown}: the database has schema version {found}, newer than the \
+             version {SCHEMA_VERSION} this Ward knows; use a newer Ward"
+        ))
+    };
+    // Checked before taking the write lock too, so that a too-new database
+    // is refused without writing to it.
+    let found = version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(too_new(found));
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err("migrate: begin"))?;
+    let found = version(&tx)?;
+    if found > SCHEMA_VERSION {
+        return Err(too_new(found));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError(format!("sqlite open {shown}: migration {}: {e}", i + 1)))?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(sql_err("migrate: set user_version"))?;
+    tx.commit().map_err(sql_err("migrate: commit"))
+}
+
+impl Store for SqliteStore {
+    fn read<R, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&dyn Tx) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let pooled = self.idle_readers().pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        // A deferred transaction: the snapshot is taken at the first read
+        // and held until the end, so the whole closure sees one state.
+        let tx = conn.transaction().map_err(sql_err("read: begin"))?;
+        let result = f(&SqlTx { conn: &tx });
+        // Nothing was written, so ending the transaction cannot lose
+        // anything; a connection that fails to end it is discarded.
+        let ended = tx.rollback().is_ok();
+        if ended {
+            let mut idle = self.idle_readers();
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    fn write<R, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut dyn TxMut) -> Result<R, E>,
+    ) -> Result<R, E> {
+        // A panic inside an earlier write poisons the mutex, but the
+        // transaction it was in has been rolled back by the unwinding (and
+        // is rolled back below if not), so the connection is usable.
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK")
+                .map_err(sql_err("write: roll back an abandoned transaction"))?;
+        }
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err("write: begin"))?;
+        match f(&mut SqlTx { conn: &tx }) {
+            Ok(r) => {
+                tx.commit().map_err(sql_err("write: commit"))?;
+                Ok(r)
+            }
+            Err(e) => {
+                // If the rollback itself fails, the next write rolls back
+                // before it begins; the closure's error is what matters here.
+                let _ = tx.rollback();
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upper_bounds() {
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(prefix_upper_bound("111/").as_deref(), Some("1110"));
+        assert_eq!(prefix_upper_bound("a").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{7F}").as_deref(), Some("\u{80}"));
+        assert_eq!(
+            prefix_upper_bound("x\u{D7FF}").as_deref(),
+            Some("x\u{E000}")
+        );
+        assert_eq!(
+            prefix_upper_bound("x\u{FFFF}").as_deref(),
+            Some("x\u{10000}")
+        );
+        assert_eq!(prefix_upper_bound("x\u{10FFFF}").as_deref(), Some("y"));
+        assert_eq!(prefix_upper_bound("\u{10FFFF}\u{10FFFF}"), None);
+    }
+
+    /// The writer runs in WAL mode, fsyncs every commit, and waits for locks.
+    #[test]
+    fn writer_pragmas() {
+        let dir = std::env::temp_dir().join(format!("ward-store-pragmas-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&dir.join("ward.db")).unwrap();
+        {
+            let conn = store.writer.lock().unwrap();
+            let pragma = |name: &str| -> String {
+                conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+                    r.get::<_, rusqlite::types::Value>(0)
+                })
+                .map(|v| format!("{v:?}"))
+                .unwrap()
+            };
+            assert_eq!(pragma("journal_mode"), r#"Text("wal")"#);
+            assert_eq!(pragma("synchronous"), "Integer(2)"); // FULL
+            assert_eq!(pragma("busy_timeout"), "Integer(5000)");
+            assert_eq!(pragma("user_version"), format!("Integer({SCHEMA_VERSION})"));
+        }
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Every scan and count statement is a range search on the primary key:
+    /// no table scan, no sort.
+    #[test]
+    fn scans_use_the_primary_key() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        let cases: &[(&str, usize)] = &[
+            (SQL_GET, 2),
+            (SQL_DELETE, 2),
+            (SQL_SCAN_GE, 3),
+            (SQL_SCAN_GT, 3),
+            (SQL_SCAN_GE_LT, 4),
+            (SQL_SCAN_GT_LT, 4),
+            (SQL_COUNT, 2),
+            (SQL_COUNT_LT, 3),
+        ];
+        for &(sql, n) in cases {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let args: Vec<String> = (0..n).map(|i| format!("a{i}")).collect();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |row| {
+                    row.get::<_, String>(3)
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(
+                plan.contains("SEARCH kv USING PRIMARY KEY (kind=? AND key"),
+                "{sql}: {plan}"
+            );
+            assert!(!plan.contains("SCAN"), "{sql}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
+    }
+}
