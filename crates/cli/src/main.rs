@@ -7,9 +7,12 @@
 //! - `ward policy bench [--cases FILE]`: per-decision latency and throughput
 //!   on the cases (policies compiled once, one core).
 //!
-//! Only this crate uses `anyhow` and does I/O; the engine is `ward-policy`.
+//! - `ward serve`: IAM and STS over the AWS wire protocol on an embedded store.
+//!
+//! Only this crate uses `anyhow`, does I/O and wires a store into the server.
 
 mod bench;
+mod serve;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -27,6 +30,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve IAM and STS over the AWS wire protocol, on an embedded store.
+    Serve(serve::ServeArgs),
     /// The IAM policy language: evaluate, validate, benchmark.
     #[command(subcommand)]
     Policy(PolicyCmd),
@@ -177,6 +182,7 @@ fn validate_cmd(args: &ValidateArgs) -> Result<ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match &cli.command {
+        Command::Serve(a) => serve::run(a),
         Command::Policy(PolicyCmd::Eval(a)) => eval(a),
         Command::Policy(PolicyCmd::Validate(a)) => validate_cmd(a),
         Command::Policy(PolicyCmd::Bench(a)) => bench::run(a),

@@ -545,7 +545,10 @@ impl<S: Store> Iam<S> {
         Ok(v.document)
     }
 
-    #[expect(clippy::too_many_arguments, reason = "mirrors CreatePolicy's parameters")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mirrors CreatePolicy's parameters"
+    )]
     pub fn create_policy(
         &self,
         account: &str,

@@ -1,0 +1,154 @@
+//! `ward serve`: open (or create) the data directory, the embedded store and
+//! the master key; on first start create the account and its root
+//! credentials; then serve IAM and STS on a loopback address.
+
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use ward_core::crypto::Sealer;
+use ward_core::iam::Iam;
+use ward_server::{AppState, Config};
+use ward_store::SqliteStore;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "WARD_LISTEN", default_value = "127.0.0.1:8700")]
+    listen: SocketAddr,
+    /// Data directory (database, master key, root credentials).
+    #[arg(long, env = "WARD_DATA_DIR", default_value = "ward-data")]
+    data_dir: PathBuf,
+    /// The first account's 12-digit id (used on first start only).
+    #[arg(long, env = "WARD_ACCOUNT_ID", default_value = "123456789012")]
+    account_id: String,
+    /// The region Ward reports.
+    #[arg(long, env = "WARD_REGION", default_value = "us-east-1")]
+    region: String,
+}
+
+/// Write a file readable only by its owner.
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create `{}`", path.display()))?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// The master key: `WARD_MASTER_KEY` (64 hex digits), or `master.key` in
+/// the data directory, generated on first start.
+fn master_key(dir: &Path) -> Result<[u8; 32]> {
+    let parse = |s: &str, from: &str| -> Result<[u8; 32]> {
+        let bytes = hex::decode(s.trim()).with_context(|| format!("{from} is not hex"))?;
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| anyhow::anyhow!("{from} must hold 64 hex digits (32 bytes)"))
+    };
+    if let Ok(k) = std::env::var("WARD_MASTER_KEY") {
+        return parse(&k, "WARD_MASTER_KEY");
+    }
+    let path = dir.join("master.key");
+    if path.exists() {
+        let s = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        return parse(&s, &path.display().to_string());
+    }
+    let k = Sealer::generate_key();
+    write_private(&path, format!("{}\n", hex::encode(*k)).as_bytes())?;
+    Ok(*k)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("--account-id must be 12 digits, not `{}`", args.account_id);
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create `{}`", args.data_dir.display()))?;
+    let key = master_key(&args.data_dir)?;
+    let store =
+        SqliteStore::open(&args.data_dir.join("ward.db")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let iam = Iam::new(Arc::new(store), Sealer::new(&key));
+    let creds_path = args.data_dir.join("root-credentials");
+    let first_start = !creds_path.exists();
+    if first_start {
+        iam.ensure_account(&args.account_id, now())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let k = iam
+            .create_access_key(&args.account_id, None, now())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ini = format!(
+            "# Ward root credentials of account {}. Keep this file private.\n[ward]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            args.account_id, k.key.id, k.secret
+        );
+        write_private(&creds_path, ini.as_bytes())?;
+    }
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+    let state = Arc::new(AppState {
+        iam,
+        config: Config {
+            region: args.region.clone(),
+            check_time: true,
+        },
+        metrics,
+    });
+    let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let endpoint = format!("http://{addr}");
+        println!("Ward is serving IAM and STS at {endpoint}");
+        println!(
+            "{} root credentials of account {}: {}",
+            if first_start { "Created the" } else { "The" },
+            args.account_id,
+            creds_path.display()
+        );
+        println!();
+        println!("Point the AWS CLI at it:");
+        println!("  export AWS_ENDPOINT_URL={endpoint}");
+        println!(
+            "  export AWS_SHARED_CREDENTIALS_FILE={}",
+            creds_path.display()
+        );
+        println!("  export AWS_PROFILE=ward AWS_REGION={}", args.region);
+        println!("  aws sts get-caller-identity");
+        let app = ward_server::router(state);
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("the server stopped")?;
+        Ok::<_, anyhow::Error>(std::process::ExitCode::SUCCESS)
+    })
+}

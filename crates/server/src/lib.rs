@@ -1,0 +1,299 @@
+//! `ward-server`: the HTTP edge. One endpoint for every service: a request
+//! is read (bounded), its SigV4 signature verified against the stored key,
+//! the caller resolved, the operation decoded from the Query protocol
+//! (`Action`, `Version`), validated against the AWS model, authorized by the
+//! policy engine with the action and resource AWS uses, executed by
+//! `ward-core`, and answered in AWS's XML — or with an `<ErrorResponse>`.
+//!
+//! The server is generic over the store; only the CLI chooses one.
+
+mod ops;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use ward_core::auth::{CredentialError, RequestInfo};
+use ward_core::iam::Iam;
+use ward_core::store::Store;
+use ward_core::ApiError;
+use ward_protocol::error::{error_response, ErrorType};
+use ward_protocol::model::Service;
+use ward_sigv4::SigV4Error;
+
+/// Largest request body accepted (before hashing it).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The region reported and expected in credential scopes.
+    pub region: String,
+    /// Check request timestamps (off in emulator mode).
+    pub check_time: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            region: "us-east-1".into(),
+            check_time: true,
+        }
+    }
+}
+
+/// Everything a request needs.
+#[derive(Debug)]
+pub struct AppState<S> {
+    pub iam: Iam<S>,
+    pub config: Config,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// The axum application. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (the caller's
+/// address is `aws:SourceIp`).
+pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics_handler::<S>))
+        .fallback(any(handle::<S>))
+        .with_state(state)
+}
+
+async fn metrics_handler<S: Store>(State(st): State<Arc<AppState<S>>>) -> Response {
+    match &st.metrics {
+        Some(h) => h.render().into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled\n").into_response(),
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A request id in UUID form, as AWS's.
+pub fn request_id() -> String {
+    let b: [u8; 16] = ward_core::model::random_bytes();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        h.get(0..8).unwrap_or(""),
+        h.get(8..12).unwrap_or(""),
+        h.get(12..16).unwrap_or(""),
+        h.get(16..20).unwrap_or(""),
+        h.get(20..32).unwrap_or("")
+    )
+}
+
+/// An XML error response.
+fn error_xml(service: Service, e: &ApiError, rid: &str) -> Response {
+    let ty = match e.fault {
+        ward_core::Fault::Sender => ErrorType::Sender,
+        ward_core::Fault::Receiver => ErrorType::Receiver,
+    };
+    if let Some(cause) = &e.cause {
+        tracing::error!(request_id = rid, code = e.code, cause = %cause, "internal failure");
+    }
+    let body = error_response(service.xml_namespace(), ty, e.code, &e.message, rid);
+    xml(
+        StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+        body,
+        rid,
+    )
+}
+
+fn xml(status: StatusCode, body: String, rid: &str) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        axum::http::HeaderValue::from_static("text/xml"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(rid) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+fn sigv4_error(e: &SigV4Error) -> ApiError {
+    ApiError::new(e.code(), e.status(), e.message())
+}
+
+/// Which service a request is for: the credential scope's, else guessed
+/// from the `Version` parameter.
+fn service_of(scope_service: Option<&str>, version: Option<&str>) -> Service {
+    match (scope_service, version) {
+        (Some("sts"), _) | (_, Some("2011-06-15")) => Service::Sts,
+        _ => Service::Iam,
+    }
+}
+
+async fn handle<S: Store>(
+    State(st): State<Arc<AppState<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let rid = request_id();
+    let source_ip = Some(peer.ip().to_string());
+    let st2 = st.clone();
+    let rid2 = rid.clone();
+    // Store work blocks: run the request on the blocking pool.
+    let out = tokio::task::spawn_blocking(move || {
+        process(&st2, &method, &uri, &headers, &body, source_ip, &rid2)
+    })
+    .await;
+    let (service, action, result) = match out {
+        Ok(v) => v,
+        Err(_) => (Service::Iam, String::new(), Err(ApiError::internal())),
+    };
+    let status;
+    let resp = match result {
+        Ok(body) => {
+            status = 200;
+            xml(StatusCode::OK, body, &rid)
+        }
+        Err(e) => {
+            status = e.status;
+            error_xml(service, &e, &rid)
+        }
+    };
+    let outcome = if status == 200 { "ok" } else { "error" };
+    metrics::counter!("ward_requests_total", "action" => action.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("ward_request_seconds", "action" => action.clone())
+        .record(started.elapsed().as_secs_f64());
+    tracing::info!(request_id = %rid, action = %action, status, "request");
+    resp
+}
+
+type Outcome = (Service, String, Result<String, ApiError>);
+
+fn process<S: Store>(
+    st: &AppState<S>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    source_ip: Option<String>,
+    rid: &str,
+) -> Outcome {
+    let query = uri.query().unwrap_or("");
+    if body.len() > MAX_BODY {
+        return (
+            Service::Iam,
+            String::new(),
+            Err(ApiError::new(
+                "RequestEntityTooLarge",
+                413,
+                format!(
+                    "Request body of {} bytes exceeds the limit of {MAX_BODY} bytes",
+                    body.len()
+                ),
+            )),
+        );
+    }
+    let params = match ward_protocol::query::Params::parse(query, body) {
+        Ok(p) => p,
+        Err(e) => {
+            return (
+                Service::Iam,
+                String::new(),
+                Err(ApiError::new(e.code(), e.status(), e.to_string())),
+            )
+        }
+    };
+    let action = params.action().unwrap_or("").to_string();
+    // Authentication.
+    let hdrs: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body_hash = ward_sigv4::sha256_hex(body);
+    let sreq = ward_sigv4::Request {
+        method: method.as_str(),
+        path: uri.path(),
+        query,
+        headers: &hdrs,
+        body_sha256: &body_hash,
+    };
+    let parsed = ward_sigv4::parse(&sreq);
+    let service = service_of(
+        parsed.as_ref().ok().map(|p| p.service.as_str()),
+        params.version(),
+    );
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => return (service, action, Err(sigv4_error(&e))),
+    };
+    let now = now();
+    let (caller, secret) =
+        match st
+            .iam
+            .credentials(&parsed.access_key_id, parsed.security_token.as_deref(), now)
+        {
+            Ok(v) => v,
+            Err(CredentialError::InvalidClientTokenId) => {
+                return (
+                    service,
+                    action,
+                    Err(sigv4_error(&SigV4Error::InvalidClientTokenId)),
+                )
+            }
+            Err(CredentialError::ExpiredToken) => {
+                return (service, action, Err(sigv4_error(&SigV4Error::ExpiredToken)))
+            }
+            Err(CredentialError::Internal(e)) => return (service, action, Err(e)),
+        };
+    let opts = ward_sigv4::Options {
+        now,
+        normalize_path: true,
+        check_time: st.config.check_time,
+    };
+    if let Err(e) = ward_sigv4::verify(
+        &sreq,
+        &parsed,
+        &ward_sigv4::SecretKey::new(secret.as_str()),
+        opts,
+    ) {
+        return (service, action, Err(sigv4_error(&e)));
+    }
+    let info = RequestInfo {
+        now,
+        source_ip,
+        secure_transport: false,
+        region: parsed.region.clone(),
+        user_agent: headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    };
+    let result = ops::dispatch(st, service, &action, &params, &caller, &info, rid);
+    if result.is_ok() && !caller.access_key_id.starts_with("ASIA") {
+        // Best effort: a failure to record last use does not fail the call.
+        let _ = st.iam.touch_access_key(
+            &caller.access_key_id,
+            now,
+            service.signing_name(),
+            &parsed.region,
+        );
+    }
+    (service, action, result)
+}

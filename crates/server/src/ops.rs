@@ -1,0 +1,754 @@
+//! Operations: decode the Query parameters, authorize with the action and
+//! resource ARN AWS uses (the Service Authorization Reference's resource
+//! types: <https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html>),
+//! call `ward-core`, write AWS's XML.
+
+use crate::AppState;
+use std::collections::BTreeMap;
+use ward_core::auth::{Caller, RequestInfo};
+use ward_core::iam::{Entity, Paging};
+use ward_core::model::*;
+use ward_core::store::Store;
+use ward_core::sts::AssumeRoleInput;
+use ward_core::ApiError;
+use ward_policy::ContextValue;
+use ward_protocol::model::Service;
+use ward_protocol::query::Params;
+use ward_protocol::xml::{empty_response, response, XmlWriter};
+
+type R = Result<String, ApiError>;
+
+fn req<'a>(p: &'a Params, name: &str) -> Result<&'a str, ApiError> {
+    p.get(name).ok_or_else(|| {
+        ApiError::validation(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            lower_camel(name)
+        ))
+    })
+}
+
+fn lower_camel(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn tags(p: &Params) -> Vec<Tag> {
+    p.struct_list("Tags")
+        .into_iter()
+        .map(|m: BTreeMap<String, String>| Tag {
+            key: m.get("Key").cloned().unwrap_or_default(),
+            value: m.get("Value").cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn paging(p: &Params) -> Paging {
+    Paging {
+        marker: p.get("Marker").map(str::to_string),
+        max_items: p.get_i64("MaxItems").and_then(|v| u32::try_from(v).ok()),
+    }
+}
+
+fn ctx(pairs: &[(&str, &str)]) -> Vec<(String, ContextValue)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), ContextValue::Single((*v).into())))
+        .collect()
+}
+
+fn request_tag_context(t: &[Tag]) -> Vec<(String, ContextValue)> {
+    let mut out: Vec<(String, ContextValue)> = t
+        .iter()
+        .map(|t| {
+            (
+                format!("aws:RequestTag/{}", t.key),
+                ContextValue::Single(t.value.as_str().into()),
+            )
+        })
+        .collect();
+    if !t.is_empty() {
+        out.push((
+            "aws:TagKeys".into(),
+            ContextValue::Multi(t.iter().map(|t| t.key.as_str().into()).collect()),
+        ));
+    }
+    out
+}
+
+fn write_tags(w: &mut XmlWriter, tags: &[Tag]) {
+    if !tags.is_empty() {
+        w.list("Tags", tags, |w, t| {
+            w.element("Key", &t.key);
+            w.element("Value", &t.value);
+        });
+    }
+}
+
+fn write_boundary(w: &mut XmlWriter, b: Option<&str>) {
+    if let Some(b) = b {
+        w.nested("PermissionsBoundary", |w| {
+            w.element("PermissionsBoundaryType", "Policy");
+            w.element("PermissionsBoundaryArn", b);
+        });
+    }
+}
+
+fn write_user(w: &mut XmlWriter, u: &User) {
+    w.element("Path", &u.path);
+    w.element("UserName", &u.name);
+    w.element("UserId", &u.id);
+    w.element("Arn", &u.arn);
+    w.timestamp_element("CreateDate", u.created);
+    write_boundary(w, u.permissions_boundary.as_deref());
+    write_tags(w, &u.tags);
+}
+
+fn write_group(w: &mut XmlWriter, g: &Group) {
+    w.element("Path", &g.path);
+    w.element("GroupName", &g.name);
+    w.element("GroupId", &g.id);
+    w.element("Arn", &g.arn);
+    w.timestamp_element("CreateDate", g.created);
+}
+
+fn write_role(w: &mut XmlWriter, r: &Role) {
+    w.element("Path", &r.path);
+    w.element("RoleName", &r.name);
+    w.element("RoleId", &r.id);
+    w.element("Arn", &r.arn);
+    w.timestamp_element("CreateDate", r.created);
+    w.policy_element("AssumeRolePolicyDocument", &r.assume_role_policy);
+    w.opt_element("Description", r.description.as_deref());
+    w.int_element("MaxSessionDuration", i64::from(r.max_session_duration));
+    write_boundary(w, r.permissions_boundary.as_deref());
+    write_tags(w, &r.tags);
+}
+
+fn write_policy(w: &mut XmlWriter, p: &ManagedPolicy, attachments: u64) {
+    w.element("PolicyName", &p.name);
+    w.element("PolicyId", &p.id);
+    w.element("Arn", &p.arn);
+    w.element("Path", &p.path);
+    w.element("DefaultVersionId", &p.default_version);
+    w.int_element(
+        "AttachmentCount",
+        i64::try_from(attachments).unwrap_or(i64::MAX),
+    );
+    w.int_element("PermissionsBoundaryUsageCount", 0);
+    w.bool_element("IsAttachable", true);
+    w.opt_element("Description", p.description.as_deref());
+    w.timestamp_element("CreateDate", p.created);
+    w.timestamp_element("UpdateDate", p.updated);
+    write_tags(w, &p.tags);
+}
+
+fn truncation(w: &mut XmlWriter, marker: &Option<String>) {
+    w.bool_element("IsTruncated", marker.is_some());
+    w.opt_element("Marker", marker.as_deref());
+}
+
+/// `arn:aws:iam::ACCOUNT:{what}{path}{name}`.
+fn iam_arn(account: &str, what: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account}:{what}{path}{name}")
+}
+
+/// Run one operation.
+pub(crate) fn dispatch<S: Store>(
+    st: &AppState<S>,
+    service: Service,
+    action: &str,
+    p: &Params,
+    caller: &Caller,
+    info: &RequestInfo,
+    rid: &str,
+) -> R {
+    if action.is_empty() {
+        return Err(ApiError::new(
+            "MissingAction",
+            400,
+            "Could not find operation  for version ".to_string() + service.api_version(),
+        ));
+    }
+    let Some(_op) = service.operation(action) else {
+        return Err(ApiError::new(
+            "InvalidAction",
+            400,
+            format!(
+                "Could not find operation {action} for version {}",
+                service.api_version()
+            ),
+        ));
+    };
+    if let Err(e) = ward_protocol::validate::validate(service, action, p) {
+        return Err(ApiError::new(e.code(), e.status(), e.to_string()));
+    }
+    match service {
+        Service::Sts => sts(st, action, p, caller, info, rid),
+        Service::Iam => iam(st, action, p, caller, info, rid),
+    }
+}
+
+fn not_implemented(action: &str) -> ApiError {
+    ApiError::new(
+        "NotImplemented",
+        501,
+        format!("Ward does not implement {action} yet (see docs/compat.md)"),
+    )
+}
+
+fn sts<S: Store>(
+    st: &AppState<S>,
+    action: &str,
+    p: &Params,
+    caller: &Caller,
+    info: &RequestInfo,
+    rid: &str,
+) -> R {
+    let ns = Service::Sts.xml_namespace();
+    match action {
+        // Always allowed, as in AWS.
+        "GetCallerIdentity" => Ok(response(ns, action, rid, |w| {
+            w.element("UserId", &caller.user_id);
+            w.element("Account", &caller.account);
+            w.element("Arn", &caller.arn);
+        })),
+        "GetSessionToken" => {
+            let d = p
+                .get_i64("DurationSeconds")
+                .and_then(|v| u32::try_from(v).ok());
+            let c = st.iam.get_session_token(caller, d, info)?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("Credentials", |w| {
+                    w.element("AccessKeyId", &c.access_key_id);
+                    w.element("SecretAccessKey", &c.secret_access_key);
+                    w.element("SessionToken", &c.session_token);
+                    w.timestamp_element("Expiration", c.expiration);
+                });
+            }))
+        }
+        "GetAccessKeyInfo" => {
+            let id = req(p, "AccessKeyId")?;
+            let account = st
+                .iam
+                .access_key(id)?
+                .map(|k| k.account)
+                .unwrap_or_else(|| caller.account.clone());
+            Ok(response(ns, action, rid, |w| {
+                w.element("Account", &account);
+            }))
+        }
+        "AssumeRole" => {
+            let input = AssumeRoleInput {
+                role_arn: req(p, "RoleArn")?.into(),
+                role_session_name: req(p, "RoleSessionName")?.into(),
+                duration_seconds: p
+                    .get_i64("DurationSeconds")
+                    .and_then(|v| u32::try_from(v).ok()),
+                policy: p.get("Policy").map(Into::into),
+                policy_arns: p
+                    .struct_list("PolicyArns")
+                    .into_iter()
+                    .filter_map(|m| m.get("arn").cloned())
+                    .collect(),
+                tags: tags(p),
+                transitive_tag_keys: p
+                    .list("TransitiveTagKeys")
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+                external_id: p.get("ExternalId").map(Into::into),
+                source_identity: p.get("SourceIdentity").map(Into::into),
+                serial_number: p.get("SerialNumber").map(Into::into),
+                token_code: p.get("TokenCode").map(Into::into),
+            };
+            if input.serial_number.is_some() || input.token_code.is_some() {
+                return Err(not_implemented(
+                    "AssumeRole with MFA (SerialNumber/TokenCode)",
+                ));
+            }
+            let out = st.iam.assume_role(caller, &input, info)?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("Credentials", |w| {
+                    w.element("AccessKeyId", &out.credentials.access_key_id);
+                    w.element("SecretAccessKey", &out.credentials.secret_access_key);
+                    w.element("SessionToken", &out.credentials.session_token);
+                    w.timestamp_element("Expiration", out.credentials.expiration);
+                });
+                w.nested("AssumedRoleUser", |w| {
+                    w.element("AssumedRoleId", &out.assumed_role_id);
+                    w.element("Arn", &out.assumed_role_arn);
+                });
+                w.opt_int_element("PackedPolicySize", out.packed_policy_size.map(i64::from));
+                w.opt_element("SourceIdentity", out.source_identity.as_deref());
+            }))
+        }
+        other => Err(not_implemented(other)),
+    }
+}
+
+fn iam<S: Store>(
+    st: &AppState<S>,
+    action: &str,
+    p: &Params,
+    caller: &Caller,
+    info: &RequestInfo,
+    rid: &str,
+) -> R {
+    let ns = Service::Iam.xml_namespace();
+    let a = caller.account.as_str();
+    let i = &st.iam;
+    let authz = |res: &str, extra: Vec<(String, ContextValue)>| {
+        i.authorize(caller, &format!("iam:{action}"), res, &extra, None, info)
+    };
+    let now = info.now;
+    let user_arn = |name: &str| -> Result<String, ApiError> {
+        Ok(i.get_user(a, name)
+            .map(|u| u.arn)
+            .unwrap_or_else(|_| iam_arn(a, "user/", "", name)))
+    };
+    // An operation on "the caller's own user" when UserName is absent.
+    let target_user = |p: &Params| -> Result<Option<String>, ApiError> {
+        Ok(match p.get("UserName") {
+            Some(u) => Some(u.to_string()),
+            None => caller.user_name().map(str::to_string),
+        })
+    };
+    match action {
+        // ---------- users ----------
+        "CreateUser" => {
+            let name = req(p, "UserName")?;
+            let path = p.get("Path").unwrap_or("/");
+            let t = tags(p);
+            let mut extra = request_tag_context(&t);
+            if let Some(b) = p.get("PermissionsBoundary") {
+                extra.extend(ctx(&[("iam:PermissionsBoundary", b)]));
+            }
+            authz(&iam_arn(a, "user", path, name), extra)?;
+            let u = i.create_user(a, name, p.get("Path"), t, p.get("PermissionsBoundary"), now)?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("User", |w| write_user(w, &u));
+            }))
+        }
+        "GetUser" => {
+            let Some(name) = target_user(p)? else {
+                if caller.is_root() {
+                    // The root user: AWS answers with the account's root identity.
+                    let arn = caller.arn.clone();
+                    return Ok(response(ns, action, rid, |w| {
+                        w.nested("User", |w| {
+                            w.element("UserId", &caller.account);
+                            w.element("Arn", &arn);
+                            w.timestamp_element("CreateDate", 0);
+                        });
+                    }));
+                }
+                return Err(ApiError::validation(
+                    "Must specify userName when calling with non-User credentials",
+                ));
+            };
+            authz(&user_arn(&name)?, vec![])?;
+            let u = i.get_user(a, &name)?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("User", |w| write_user(w, &u));
+            }))
+        }
+        "ListUsers" => {
+            authz(&iam_arn(a, "user", "/", "*"), vec![])?;
+            let page = i.list_users(a, p.get("PathPrefix"), &paging(p))?;
+            Ok(response(ns, action, rid, |w| {
+                w.list("Users", &page.items, write_user);
+                truncation(w, &page.marker);
+            }))
+        }
+        "DeleteUser" => {
+            let name = req(p, "UserName")?;
+            authz(&user_arn(name)?, vec![])?;
+            i.delete_user(a, name)?;
+            Ok(empty_response(ns, action, rid))
+        }
+        "ListGroupsForUser" => {
+            let name = req(p, "UserName")?;
+            authz(&user_arn(name)?, vec![])?;
+            let groups = i.groups_for_user(a, name)?;
+            Ok(response(ns, action, rid, |w| {
+                w.list("Groups", &groups, write_group);
+                w.bool_element("IsTruncated", false);
+            }))
+        }
+        // ---------- access keys ----------
+        "CreateAccessKey" => {
+            let user = target_user(p)?;
+            authz(
+                &user.as_deref().map_or(Ok(caller.arn.clone()), user_arn)?,
+                vec![],
+            )?;
+            let k = i.create_access_key(a, user.as_deref(), now)?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("AccessKey", |w| {
+                    w.opt_element("UserName", k.key.user.as_deref());
+                    w.element("AccessKeyId", &k.key.id);
+                    w.element("Status", k.key.status.as_str());
+                    w.element("SecretAccessKey", &k.secret);
+                    w.timestamp_element("CreateDate", k.key.created);
+                });
+            }))
+        }
+        "ListAccessKeys" => {
+            let user = target_user(p)?;
+            authz(
+                &user.as_deref().map_or(Ok(caller.arn.clone()), user_arn)?,
+                vec![],
+            )?;
+            let keys = i.list_access_keys(a, user.as_deref())?;
+            Ok(response(ns, action, rid, |w| {
+                w.opt_element("UserName", user.as_deref());
+                w.list("AccessKeyMetadata", &keys, |w, k| {
+                    w.opt_element("UserName", k.user.as_deref());
+                    w.element("AccessKeyId", &k.id);
+                    w.element("Status", k.status.as_str());
+                    w.timestamp_element("CreateDate", k.created);
+                });
+                w.bool_element("IsTruncated", false);
+            }))
+        }
+        "UpdateAccessKey" => {
+            let user = target_user(p)?;
+            authz(
+                &user.as_deref().map_or(Ok(caller.arn.clone()), user_arn)?,
+                vec![],
+            )?;
+            let status = match req(p, "Status")? {
+                "Active" => KeyStatus::Active,
+                _ => KeyStatus::Inactive,
+            };
+            i.update_access_key(a, user.as_deref(), req(p, "AccessKeyId")?, status)?;
+            Ok(empty_response(ns, action, rid))
+        }
+        "DeleteAccessKey" => {
+            let user = target_user(p)?;
+            authz(
+                &user.as_deref().map_or(Ok(caller.arn.clone()), user_arn)?,
+                vec![],
+            )?;
+            i.delete_access_key(a, user.as_deref(), req(p, "AccessKeyId")?)?;
+            Ok(empty_response(ns, action, rid))
+        }
+        "GetAccessKeyLastUsed" => {
+            let id = req(p, "AccessKeyId")?;
+            let k = i
+                .access_key(id)?
+                .filter(|k| k.account == a)
+                .ok_or_else(|| {
+                    ApiError::no_such_entity(format!(
+                        "The Access Key with id {id} cannot be found."
+                    ))
+                })?;
+            let res = match &k.user {
+                Some(u) => user_arn(u)?,
+                None => caller.arn.clone(),
+            };
+            authz(&res, vec![])?;
+            Ok(response(ns, action, rid, |w| {
+                w.opt_element("UserName", k.user.as_deref());
+                w.nested("AccessKeyLastUsed", |w| match &k.last_used {
+                    Some(l) => {
+                        w.timestamp_element("LastUsedDate", l.at);
+                        w.element("ServiceName", &l.service);
+                        w.element("Region", &l.region);
+                    }
+                    None => {
+                        w.element("ServiceName", "N/A");
+                        w.element("Region", "N/A");
+                    }
+                });
+            }))
+        }
+        // ---------- groups ----------
+        "CreateGroup" => {
+            let name = req(p, "GroupName")?;
+            authz(
+                &iam_arn(a, "group", p.get("Path").unwrap_or("/"), name),
+                vec![],
+            )?;
+            let g = i.create_group(a, name, p.get("Path"), now)?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("Group", |w| write_group(w, &g));
+            }))
+        }
+        "GetGroup" => {
+            let name = req(p, "GroupName")?;
+            authz(&iam_arn(a, "group/", "", name), vec![])?;
+            let (g, users) = i.get_group(a, name)?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("Group", |w| write_group(w, &g));
+                w.list("Users", &users, write_user);
+                w.bool_element("IsTruncated", false);
+            }))
+        }
+        "AddUserToGroup" | "RemoveUserFromGroup" => {
+            let g = req(p, "GroupName")?;
+            let u = req(p, "UserName")?;
+            authz(&iam_arn(a, "group/", "", g), vec![])?;
+            if action == "AddUserToGroup" {
+                i.add_user_to_group(a, g, u)?;
+            } else {
+                i.remove_user_from_group(a, g, u)?;
+            }
+            Ok(empty_response(ns, action, rid))
+        }
+        "DeleteGroup" => {
+            let g = req(p, "GroupName")?;
+            authz(&iam_arn(a, "group/", "", g), vec![])?;
+            i.delete_group(a, g)?;
+            Ok(empty_response(ns, action, rid))
+        }
+        // ---------- roles ----------
+        "CreateRole" => {
+            let name = req(p, "RoleName")?;
+            let path = p.get("Path").unwrap_or("/");
+            let t = tags(p);
+            let mut extra = request_tag_context(&t);
+            if let Some(b) = p.get("PermissionsBoundary") {
+                extra.extend(ctx(&[("iam:PermissionsBoundary", b)]));
+            }
+            authz(&iam_arn(a, "role", path, name), extra)?;
+            let r = i.create_role(
+                a,
+                name,
+                p.get("Path"),
+                req(p, "AssumeRolePolicyDocument")?,
+                p.get("Description"),
+                p.get_i64("MaxSessionDuration")
+                    .and_then(|v| u32::try_from(v).ok()),
+                t,
+                p.get("PermissionsBoundary"),
+                now,
+            )?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("Role", |w| write_role(w, &r));
+            }))
+        }
+        "GetRole" => {
+            let name = req(p, "RoleName")?;
+            let r = i.get_role(a, name);
+            authz(
+                &r.as_ref()
+                    .map_or_else(|_| iam_arn(a, "role/", "", name), |r| r.arn.clone()),
+                vec![],
+            )?;
+            let r = r?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("Role", |w| write_role(w, &r));
+            }))
+        }
+        "ListRoles" => {
+            authz(&iam_arn(a, "role", "/", "*"), vec![])?;
+            let page = i.list_roles(a, p.get("PathPrefix"), &paging(p))?;
+            Ok(response(ns, action, rid, |w| {
+                w.list("Roles", &page.items, write_role);
+                truncation(w, &page.marker);
+            }))
+        }
+        "UpdateAssumeRolePolicy" => {
+            let name = req(p, "RoleName")?;
+            authz(&iam_arn(a, "role/", "", name), vec![])?;
+            i.update_assume_role_policy(a, name, req(p, "PolicyDocument")?)?;
+            Ok(empty_response(ns, action, rid))
+        }
+        "DeleteRole" => {
+            let name = req(p, "RoleName")?;
+            authz(&iam_arn(a, "role/", "", name), vec![])?;
+            i.delete_role(a, name)?;
+            Ok(empty_response(ns, action, rid))
+        }
+        // ---------- managed policies ----------
+        "CreatePolicy" => {
+            let name = req(p, "PolicyName")?;
+            let t = tags(p);
+            authz(
+                &iam_arn(a, "policy", p.get("Path").unwrap_or("/"), name),
+                request_tag_context(&t),
+            )?;
+            let pol = i.create_policy(
+                a,
+                name,
+                p.get("Path"),
+                req(p, "PolicyDocument")?,
+                p.get("Description"),
+                t,
+                now,
+            )?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("Policy", |w| write_policy(w, &pol, 0));
+            }))
+        }
+        "GetPolicy" => {
+            let arn = req(p, "PolicyArn")?;
+            authz(arn, vec![])?;
+            let (pol, n) = i.get_policy(arn)?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("Policy", |w| write_policy(w, &pol, n));
+            }))
+        }
+        "DeletePolicy" => {
+            let arn = req(p, "PolicyArn")?;
+            authz(arn, vec![])?;
+            i.delete_policy(arn)?;
+            Ok(empty_response(ns, action, rid))
+        }
+        "ListPolicies" => {
+            authz("*", vec![])?;
+            if p.get("Scope") == Some("AWS") {
+                return Ok(response(ns, action, rid, |w| {
+                    w.list("Policies", std::iter::empty::<()>(), |_, _| {});
+                    w.bool_element("IsTruncated", false);
+                }));
+            }
+            let page = i.list_policies(
+                a,
+                p.get("PathPrefix"),
+                p.get_bool("OnlyAttached").unwrap_or(false),
+                &paging(p),
+            )?;
+            Ok(response(ns, action, rid, |w| {
+                w.list("Policies", &page.items, |w, (pol, n)| {
+                    write_policy(w, pol, *n)
+                });
+                truncation(w, &page.marker);
+            }))
+        }
+        "CreatePolicyVersion" => {
+            let arn = req(p, "PolicyArn")?;
+            authz(arn, vec![])?;
+            let v = i.create_policy_version(
+                arn,
+                req(p, "PolicyDocument")?,
+                p.get_bool("SetAsDefault").unwrap_or(false),
+                now,
+            )?;
+            let default = i.get_policy(arn)?.0.default_version == v.version_id;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("PolicyVersion", |w| {
+                    w.element("VersionId", &v.version_id);
+                    w.bool_element("IsDefaultVersion", default);
+                    w.timestamp_element("CreateDate", v.created);
+                });
+            }))
+        }
+        "GetPolicyVersion" => {
+            let arn = req(p, "PolicyArn")?;
+            authz(arn, vec![])?;
+            let (v, default) = i.get_policy_version(arn, req(p, "VersionId")?)?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("PolicyVersion", |w| {
+                    w.policy_element("Document", &v.document);
+                    w.element("VersionId", &v.version_id);
+                    w.bool_element("IsDefaultVersion", default);
+                    w.timestamp_element("CreateDate", v.created);
+                });
+            }))
+        }
+        "ListPolicyVersions" => {
+            let arn = req(p, "PolicyArn")?;
+            authz(arn, vec![])?;
+            let (vs, default) = i.list_policy_versions(arn)?;
+            Ok(response(ns, action, rid, |w| {
+                w.list("Versions", &vs, |w, v| {
+                    w.element("VersionId", &v.version_id);
+                    w.bool_element("IsDefaultVersion", v.version_id == default);
+                    w.timestamp_element("CreateDate", v.created);
+                });
+                w.bool_element("IsTruncated", false);
+            }))
+        }
+        "SetDefaultPolicyVersion" | "DeletePolicyVersion" => {
+            let arn = req(p, "PolicyArn")?;
+            authz(arn, vec![])?;
+            let v = req(p, "VersionId")?;
+            if action == "SetDefaultPolicyVersion" {
+                i.set_default_policy_version(arn, v)?;
+            } else {
+                i.delete_policy_version(arn, v)?;
+            }
+            Ok(empty_response(ns, action, rid))
+        }
+        "AttachUserPolicy" | "AttachGroupPolicy" | "AttachRolePolicy" | "DetachUserPolicy"
+        | "DetachGroupPolicy" | "DetachRolePolicy" => {
+            let (e, key, what) = entity_of(action);
+            let name = req(p, key)?;
+            let arn = req(p, "PolicyArn")?;
+            authz(&iam_arn(a, what, "/", name), ctx(&[("iam:PolicyARN", arn)]))?;
+            if action.starts_with("Attach") {
+                i.attach_policy(a, e, name, arn)?;
+            } else {
+                i.detach_policy(a, e, name, arn)?;
+            }
+            Ok(empty_response(ns, action, rid))
+        }
+        "ListAttachedUserPolicies" | "ListAttachedGroupPolicies" | "ListAttachedRolePolicies" => {
+            let (e, key, what) = entity_of(action);
+            let name = req(p, key)?;
+            authz(&iam_arn(a, what, "/", name), vec![])?;
+            let list = i.list_attached(a, e, name)?;
+            Ok(response(ns, action, rid, |w| {
+                w.list("AttachedPolicies", &list, |w, (n, arn)| {
+                    w.element("PolicyName", n);
+                    w.element("PolicyArn", arn);
+                });
+                w.bool_element("IsTruncated", false);
+            }))
+        }
+        // ---------- inline policies ----------
+        "PutUserPolicy" | "PutGroupPolicy" | "PutRolePolicy" => {
+            let (e, key, what) = entity_of(action);
+            let name = req(p, key)?;
+            authz(&iam_arn(a, what, "/", name), vec![])?;
+            i.put_inline(a, e, name, req(p, "PolicyName")?, req(p, "PolicyDocument")?)?;
+            Ok(empty_response(ns, action, rid))
+        }
+        "GetUserPolicy" | "GetGroupPolicy" | "GetRolePolicy" => {
+            let (e, key, what) = entity_of(action);
+            let name = req(p, key)?;
+            authz(&iam_arn(a, what, "/", name), vec![])?;
+            let pol = i.get_inline(a, e, name, req(p, "PolicyName")?)?;
+            Ok(response(ns, action, rid, |w| {
+                w.element(key, name);
+                w.element("PolicyName", &pol.name);
+                w.policy_element("PolicyDocument", &pol.document);
+            }))
+        }
+        "ListUserPolicies" | "ListGroupPolicies" | "ListRolePolicies" => {
+            let (e, key, what) = entity_of(action);
+            let name = req(p, key)?;
+            authz(&iam_arn(a, what, "/", name), vec![])?;
+            let names = i.list_inline(a, e, name)?;
+            Ok(response(ns, action, rid, |w| {
+                w.string_list("PolicyNames", names.iter().map(String::as_str));
+                w.bool_element("IsTruncated", false);
+            }))
+        }
+        "DeleteUserPolicy" | "DeleteGroupPolicy" | "DeleteRolePolicy" => {
+            let (e, key, what) = entity_of(action);
+            let name = req(p, key)?;
+            authz(&iam_arn(a, what, "/", name), vec![])?;
+            i.delete_inline(a, e, name, req(p, "PolicyName")?)?;
+            Ok(empty_response(ns, action, rid))
+        }
+        other => Err(not_implemented(other)),
+    }
+}
+
+/// The entity an `...User...`/`...Group...`/`...Role...` action is about:
+/// (kind, parameter name, ARN resource type).
+fn entity_of(action: &str) -> (Entity, &'static str, &'static str) {
+    if action.contains("Group") {
+        (Entity::Group, "GroupName", "group")
+    } else if action.contains("Role") {
+        (Entity::Role, "RoleName", "role")
+    } else {
+        (Entity::User, "UserName", "user")
+    }
+}
