@@ -123,6 +123,7 @@ pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let endpoint = format!("http://{addr}");
+        let creds_path = std::fs::canonicalize(&creds_path).unwrap_or(creds_path);
         println!("Ward is serving IAM and STS at {endpoint}");
         println!(
             "{} root credentials of account {}: {}",
@@ -137,7 +138,10 @@ pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
             "  export AWS_SHARED_CREDENTIALS_FILE={}",
             creds_path.display()
         );
-        println!("  export AWS_PROFILE=ward AWS_REGION={}", args.region);
+        println!(
+            "  export AWS_PROFILE=ward AWS_REGION={0} AWS_DEFAULT_REGION={0}",
+            args.region
+        );
         println!("  aws sts get-caller-identity");
         let app = ward_server::router(state);
         axum::serve(

@@ -1,0 +1,364 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+//! End-to-end with the real `aws` CLI (from pip; `./test.sh` installs it
+//! into `.venv/` and sets `WARD_AWS_CLI`): a profile configured with
+//! `aws configure set` against `ward serve`, then users, policies,
+//! attachments, enforcement and `AssumeRole` as a user would run them; and
+//! a `kill -9` of the server that must lose no acknowledged write.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn aws_cli() -> PathBuf {
+    if let Ok(p) = std::env::var("WARD_AWS_CLI") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/aws");
+    if venv.exists() {
+        return venv;
+    }
+    if Command::new("aws")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return PathBuf::from("aws");
+    }
+    panic!("the aws CLI is needed: run ./test.sh, which installs it into .venv/");
+}
+
+struct Server {
+    child: Child,
+    endpoint: String,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path, listen: &str) -> Server {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
+            .args(["serve", "--listen", listen, "--data-dir"])
+            .arg(dir.join("data"))
+            .env_remove("WARD_MASTER_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(out).lines();
+        let first = lines.next().unwrap().unwrap();
+        let endpoint = first.rsplit(' ').next().unwrap().to_string();
+        assert!(endpoint.starts_with("http://127.0.0.1:"), "{first}");
+        // Keep draining stdout in the background.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            endpoint,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn kill9(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL on unix
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run `aws ARGS` with a profile; `Ok(json)` or `Err(stderr)`.
+fn aws(s: &Server, profile: &str, args: &[&str]) -> Result<Value, String> {
+    let out = Command::new(aws_cli())
+        .args(args)
+        .args(["--output", "json", "--profile", profile])
+        .env("AWS_ENDPOINT_URL", &s.endpoint)
+        .env("AWS_CONFIG_FILE", s.dir.join("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", s.dir.join("aws-credentials"))
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .unwrap();
+    if out.status.success() {
+        let text = String::from_utf8(out.stdout).unwrap();
+        Ok(if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        })
+    } else {
+        Err(String::from_utf8(out.stderr).unwrap())
+    }
+}
+
+/// `aws configure set` a profile's keys (and token).
+fn configure(s: &Server, profile: &str, id: &str, secret: &str, token: Option<&str>) {
+    let mut sets = vec![("aws_access_key_id", id), ("aws_secret_access_key", secret)];
+    if let Some(t) = token {
+        sets.push(("aws_session_token", t));
+    }
+    for (k, v) in sets {
+        let st = Command::new(aws_cli())
+            .args(["configure", "set", k, v, "--profile", profile])
+            .env("AWS_CONFIG_FILE", s.dir.join("aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", s.dir.join("aws-credentials"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
+/// The root key from the file `ward serve` wrote on first start.
+fn root_key(s: &Server) -> (String, String) {
+    let text = std::fs::read_to_string(s.dir.join("data/root-credentials")).unwrap();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} = ")))
+            .unwrap()
+            .to_string()
+    };
+    (get("aws_access_key_id"), get("aws_secret_access_key"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ward-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn aws_cli_scenario() {
+    let dir = tmp("scenario");
+    let s = Server::start(&dir, "127.0.0.1:0");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("data/root-credentials"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "root credentials must be owner-only");
+        let mode = std::fs::metadata(dir.join("data/master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the master key must be owner-only");
+    }
+    let (id, secret) = root_key(&s);
+    configure(&s, "admin", &id, &secret, None);
+
+    let me = aws(&s, "admin", &["sts", "get-caller-identity"]).unwrap();
+    assert_eq!(me["Arn"], "arn:aws:iam::123456789012:root");
+    assert_eq!(me["Account"], "123456789012");
+
+    // A user, a policy, an attachment, a listing.
+    let u = aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "create-user",
+            "--user-name",
+            "alice",
+            "--path",
+            "/dev/",
+            "--tags",
+            "Key=team,Value=data",
+        ],
+    )
+    .unwrap();
+    assert_eq!(u["User"]["Arn"], "arn:aws:iam::123456789012:user/dev/alice");
+    let err = aws(&s, "admin", &["iam", "create-user", "--user-name", "ALICE"]).unwrap_err();
+    assert!(
+        err.contains("(EntityAlreadyExists)")
+            && err.contains("User with name ALICE already exists."),
+        "{err}"
+    );
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:GetUser","iam:ListUsers","sts:AssumeRole"],"Resource":"*"}]}"#;
+    let p = aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "reader",
+            "--policy-document",
+            doc,
+        ],
+    )
+    .unwrap();
+    let parn = p["Policy"]["Arn"].as_str().unwrap().to_string();
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "attach-user-policy",
+            "--user-name",
+            "alice",
+            "--policy-arn",
+            &parn,
+        ],
+    )
+    .unwrap();
+    let att = aws(
+        &s,
+        "admin",
+        &["iam", "list-attached-user-policies", "--user-name", "alice"],
+    )
+    .unwrap();
+    assert_eq!(att["AttachedPolicies"][0]["PolicyArn"], parn.as_str());
+    let users = aws(&s, "admin", &["iam", "list-users"]).unwrap();
+    assert_eq!(users["Users"].as_array().unwrap().len(), 1);
+    let v = aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "get-policy-version",
+            "--policy-arn",
+            &parn,
+            "--version-id",
+            "v1",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        v["PolicyVersion"]["Document"],
+        serde_json::from_str::<Value>(doc).unwrap()
+    );
+    let bad = aws(&s, "admin", &["iam", "create-policy", "--policy-name", "bad", "--policy-document", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"bucket"}]}"#]).unwrap_err();
+    assert!(
+        bad.contains("(MalformedPolicyDocument)")
+            && bad.contains("Resource bucket must be in ARN format or \"*\"."),
+        "{bad}"
+    );
+
+    // Alice's own key: she may read, not write.
+    let k = aws(
+        &s,
+        "admin",
+        &["iam", "create-access-key", "--user-name", "alice"],
+    )
+    .unwrap();
+    configure(
+        &s,
+        "alice",
+        k["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        k["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+        None,
+    );
+    assert_eq!(
+        aws(&s, "alice", &["sts", "get-caller-identity"]).unwrap()["Arn"],
+        "arn:aws:iam::123456789012:user/dev/alice"
+    );
+    assert_eq!(
+        aws(&s, "alice", &["iam", "get-user", "--user-name", "alice"]).unwrap()["User"]["UserName"],
+        "alice"
+    );
+    let denied = aws(
+        &s,
+        "alice",
+        &["iam", "create-user", "--user-name", "mallory"],
+    )
+    .unwrap_err();
+    assert!(denied.contains("(AccessDenied)"), "{denied}");
+    assert!(denied.contains("User: arn:aws:iam::123456789012:user/dev/alice is not authorized to perform: iam:CreateUser on resource: arn:aws:iam::123456789012:user/mallory because no identity-based policy allows the iam:CreateUser action"), "{denied}");
+
+    // A role that trusts the account; alice assumes it with a session policy.
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "prod-readonly",
+            "--assume-role-policy-document",
+            trust,
+        ],
+    )
+    .unwrap();
+    aws(&s, "admin", &["iam", "put-role-policy", "--role-name", "prod-readonly", "--policy-name", "read", "--policy-document", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:GetUser","iam:ListUsers"],"Resource":"*"}]}"#]).unwrap();
+    let session = aws(&s, "alice", &["sts", "assume-role", "--role-arn", "arn:aws:iam::123456789012:role/prod-readonly", "--role-session-name", "alice", "--policy", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}"#]).unwrap();
+    assert_eq!(
+        session["AssumedRoleUser"]["Arn"],
+        "arn:aws:sts::123456789012:assumed-role/prod-readonly/alice"
+    );
+    let c = &session["Credentials"];
+    assert!(c["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    configure(
+        &s,
+        "prod",
+        c["AccessKeyId"].as_str().unwrap(),
+        c["SecretAccessKey"].as_str().unwrap(),
+        c["SessionToken"].as_str(),
+    );
+    assert_eq!(
+        aws(&s, "prod", &["sts", "get-caller-identity"]).unwrap()["Arn"],
+        "arn:aws:sts::123456789012:assumed-role/prod-readonly/alice"
+    );
+    aws(&s, "prod", &["iam", "get-user", "--user-name", "alice"]).unwrap();
+    let narrowed = aws(&s, "prod", &["iam", "list-users"]).unwrap_err();
+    assert!(
+        narrowed.contains("because no session policy allows the iam:ListUsers action"),
+        "{narrowed}"
+    );
+
+    // Bad signatures and unknown keys.
+    configure(&s, "forged", &id, "not-the-secret", None);
+    let e = aws(&s, "forged", &["sts", "get-caller-identity"]).unwrap_err();
+    assert!(e.contains("(SignatureDoesNotMatch)"), "{e}");
+    configure(&s, "unknown", "AKIAXXXXXXXXXXXXXXXX", "whatever", None);
+    let e = aws(&s, "unknown", &["sts", "get-caller-identity"]).unwrap_err();
+    assert!(e.contains("(InvalidClientTokenId)"), "{e}");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    let dir = tmp("kill9");
+    let mut s = Server::start(&dir, "127.0.0.1:0");
+    let (id, secret) = root_key(&s);
+    configure(&s, "admin", &id, &secret, None);
+    let mut acked = Vec::new();
+    for n in 0..12 {
+        let name = format!("user{n:02}");
+        aws(&s, "admin", &["iam", "create-user", "--user-name", &name]).unwrap();
+        acked.push(name);
+    }
+    s.kill9();
+    // Restart on the same data directory.
+    let s2 = Server::start(&dir, "127.0.0.1:0");
+    let users = aws(&s2, "admin", &["iam", "list-users"]).unwrap();
+    let names: Vec<&str> = users["Users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["UserName"].as_str().unwrap())
+        .collect();
+    for a in &acked {
+        assert!(
+            names.contains(&a.as_str()),
+            "{a} was acknowledged but is gone after kill -9"
+        );
+    }
+    drop(s2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
