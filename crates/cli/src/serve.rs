@@ -108,14 +108,14 @@ pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
-    let state = Arc::new(AppState {
+    let state = Arc::new(AppState::new(
         iam,
-        config: Config {
+        Config {
             region: args.region.clone(),
             check_time: true,
         },
         metrics,
-    });
+    ));
     let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)

@@ -54,6 +54,34 @@ pub struct AppState<S> {
     pub iam: Iam<S>,
     pub config: Config,
     pub metrics: Option<PrometheusHandle>,
+    /// When each access key's last use was last written (at most once a
+    /// minute per key, so a busy key does not cost a durable write per call).
+    pub last_touch: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+}
+
+impl<S> AppState<S> {
+    pub fn new(iam: Iam<S>, config: Config, metrics: Option<PrometheusHandle>) -> Self {
+        AppState {
+            iam,
+            config,
+            metrics,
+            last_touch: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Whether to record a key's use now.
+    fn should_touch(&self, key: &str, now: i64) -> bool {
+        let Ok(mut m) = self.last_touch.lock() else {
+            return false;
+        };
+        match m.get(key) {
+            Some(&t) if now - t < 60 => false,
+            _ => {
+                m.insert(key.to_string(), now);
+                true
+            }
+        }
+    }
 }
 
 /// The axum application. Serve it with
@@ -286,7 +314,10 @@ fn process<S: Store>(
             .map(str::to_string),
     };
     let result = ops::dispatch(st, service, &action, &params, &caller, &info, rid);
-    if result.is_ok() && !caller.access_key_id.starts_with("ASIA") {
+    if result.is_ok()
+        && !caller.access_key_id.starts_with("ASIA")
+        && st.should_touch(&caller.access_key_id, now)
+    {
         // Best effort: a failure to record last use does not fail the call.
         let _ = st.iam.touch_access_key(
             &caller.access_key_id,
