@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use ward_core::crypto::Sealer;
 use ward_core::iam::Iam;
+use ward_core::store::{MemStore, Store};
 use ward_server::{AppState, Config};
 use ward_store::SqliteStore;
 
@@ -27,6 +28,10 @@ pub struct ServeArgs {
     /// The region Ward reports.
     #[arg(long, env = "WARD_REGION", default_value = "us-east-1")]
     region: String,
+    /// Emulator mode for test suites: an in-memory store, the `/moto-api/*`
+    /// endpoints, and no authentication until `/moto-api/reset-auth` turns it on.
+    #[arg(long, env = "WARD_EMULATOR")]
+    emulator: bool,
 }
 
 /// Write a file readable only by its owner.
@@ -85,6 +90,31 @@ pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
     if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
         bail!("--account-id must be 12 digits, not `{}`", args.account_id);
     }
+    let config = Config {
+        region: args.region.clone(),
+        check_time: !args.emulator,
+        emulator: args.emulator,
+        default_account: args.account_id.clone(),
+    };
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+    if args.emulator {
+        let iam = Iam::new(
+            Arc::new(MemStore::new()),
+            Sealer::new(&Sealer::generate_key()),
+        );
+        iam.ensure_account(&args.account_id, now())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let banner = vec![
+            "Emulator mode: in-memory store; any access key acts as the root user until"
+                .to_string(),
+            "`POST /moto-api/reset-auth` turns authentication on. Point the AWS CLI at it:"
+                .to_string(),
+            "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test".to_string(),
+        ];
+        return listen(args, AppState::new(iam, config, metrics), banner);
+    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create `{}`", args.data_dir.display()))?;
     let key = master_key(&args.data_dir)?;
@@ -105,17 +135,32 @@ pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
         );
         write_private(&creds_path, ini.as_bytes())?;
     }
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .ok();
-    let state = Arc::new(AppState::new(
-        iam,
-        Config {
-            region: args.region.clone(),
-            check_time: true,
-        },
-        metrics,
-    ));
+    let creds_path = std::fs::canonicalize(&creds_path).unwrap_or(creds_path);
+    let banner = vec![
+        format!(
+            "{} root credentials of account {}: {}",
+            if first_start { "Created the" } else { "The" },
+            args.account_id,
+            creds_path.display()
+        ),
+        String::new(),
+        "Point the AWS CLI at it:".to_string(),
+        format!(
+            "  export AWS_SHARED_CREDENTIALS_FILE={}",
+            creds_path.display()
+        ),
+        "  export AWS_PROFILE=ward".to_string(),
+    ];
+    listen(args, AppState::new(iam, config, metrics), banner)
+}
+
+/// Bind, print how to use the server, and serve until Ctrl-C.
+fn listen<S: Store>(
+    args: &ServeArgs,
+    state: AppState<S>,
+    banner: Vec<String>,
+) -> Result<std::process::ExitCode> {
+    let state = Arc::new(state);
     let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -123,23 +168,13 @@ pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let endpoint = format!("http://{addr}");
-        let creds_path = std::fs::canonicalize(&creds_path).unwrap_or(creds_path);
         println!("Ward is serving IAM and STS at {endpoint}");
-        println!(
-            "{} root credentials of account {}: {}",
-            if first_start { "Created the" } else { "The" },
-            args.account_id,
-            creds_path.display()
-        );
-        println!();
-        println!("Point the AWS CLI at it:");
+        for l in banner {
+            println!("{l}");
+        }
         println!("  export AWS_ENDPOINT_URL={endpoint}");
         println!(
-            "  export AWS_SHARED_CREDENTIALS_FILE={}",
-            creds_path.display()
-        );
-        println!(
-            "  export AWS_PROFILE=ward AWS_REGION={0} AWS_DEFAULT_REGION={0}",
+            "  export AWS_REGION={0} AWS_DEFAULT_REGION={0}",
             args.region
         );
         println!("  aws sts get-caller-identity");

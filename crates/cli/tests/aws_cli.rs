@@ -362,3 +362,100 @@ fn acknowledged_writes_survive_kill_9() {
     drop(s2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A bare HTTP POST (for the emulator's control endpoints).
+fn post(endpoint: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[test]
+fn emulator_mode_like_moto_server() {
+    let dir = tmp("emulator");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(["serve", "--emulator", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let endpoint = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    let s = Server {
+        child,
+        endpoint,
+        dir: dir.clone(),
+    };
+    configure(&s, "test", "test", "test", None);
+    configure(&s, "acct", "111111111111", "test", None);
+    // Authentication off: any key is the default account's root; a 12-digit key picks the account.
+    assert_eq!(
+        aws(&s, "test", &["sts", "get-caller-identity"]).unwrap()["Arn"],
+        "arn:aws:iam::123456789012:root"
+    );
+    assert_eq!(
+        aws(&s, "acct", &["sts", "get-caller-identity"]).unwrap()["Account"],
+        "111111111111"
+    );
+    aws(&s, "test", &["iam", "create-user", "--user-name", "bob"]).unwrap();
+    let k = aws(
+        &s,
+        "test",
+        &["iam", "create-access-key", "--user-name", "bob"],
+    )
+    .unwrap();
+    configure(
+        &s,
+        "bob",
+        k["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        k["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+        None,
+    );
+    // One more free call, then every call is verified and authorized.
+    let (status, body) = post(&s.endpoint, "/moto-api/reset-auth", "1");
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        r#"{"status": "ok", "PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT": "inf"}"#
+    );
+    aws(&s, "test", &["iam", "list-users"]).unwrap();
+    let e = aws(&s, "test", &["iam", "list-users"]).unwrap_err();
+    assert!(e.contains("(InvalidClientTokenId)"), "{e}");
+    assert_eq!(
+        aws(&s, "bob", &["sts", "get-caller-identity"]).unwrap()["Arn"],
+        "arn:aws:iam::123456789012:user/bob"
+    );
+    let e = aws(&s, "bob", &["iam", "create-user", "--user-name", "eve"]).unwrap_err();
+    assert!(e.contains("(AccessDenied)"), "{e}");
+    // Reset wipes every record: bob's key is gone.
+    assert_eq!(post(&s.endpoint, "/moto-api/reset", "").0, 200);
+    let e = aws(&s, "bob", &["sts", "get-caller-identity"]).unwrap_err();
+    assert!(e.contains("(InvalidClientTokenId)"), "{e}");
+    let (_, body) = post(&s.endpoint, "/moto-api/reset-auth", "5");
+    assert_eq!(
+        body,
+        r#"{"status": "ok", "PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT": "0"}"#
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

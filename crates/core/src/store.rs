@@ -61,6 +61,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         f: impl FnOnce(&mut dyn TxMut) -> Result<R, E>,
     ) -> Result<R, E>;
+
+    /// Remove every record (the emulator's `/moto-api/reset`). Durable
+    /// stores refuse.
+    fn clear_all(&self) -> StoreResult<()> {
+        Err(StoreError("this store cannot be wiped".into()))
+    }
 }
 
 type Map = BTreeMap<(String, String), Vec<u8>>;
@@ -162,6 +168,11 @@ impl TxMut for MemTx<'_> {
 }
 
 impl Store for MemStore {
+    fn clear_all(&self) -> StoreResult<()> {
+        self.clear();
+        Ok(())
+    }
+
     fn read<R, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&dyn Tx) -> Result<R, E>,

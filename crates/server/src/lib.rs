@@ -35,8 +35,14 @@ pub const MAX_BODY: usize = 1 << 20;
 pub struct Config {
     /// The region reported and expected in credential scopes.
     pub region: String,
-    /// Check request timestamps (off in emulator mode).
+    /// Check request timestamps.
     pub check_time: bool,
+    /// Emulator mode: `/moto-api/*` endpoints; while authentication is off
+    /// (the default) any access key signs as the root user of the default
+    /// account, or of the account its 12-digit key id names.
+    pub emulator: bool,
+    /// The account of emulator mode and of the first start.
+    pub default_account: String,
 }
 
 impl Default for Config {
@@ -44,6 +50,8 @@ impl Default for Config {
         Config {
             region: "us-east-1".into(),
             check_time: true,
+            emulator: false,
+            default_account: "123456789012".into(),
         }
     }
 }
@@ -57,6 +65,8 @@ pub struct AppState<S> {
     /// When each access key's last use was last written (at most once a
     /// minute per key, so a busy key does not cost a durable write per call).
     pub last_touch: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// Emulator mode: how many more calls pass unauthenticated (`None`: all).
+    pub no_auth_left: std::sync::Mutex<Option<u64>>,
 }
 
 impl<S> AppState<S> {
@@ -66,6 +76,26 @@ impl<S> AppState<S> {
             config,
             metrics,
             last_touch: std::sync::Mutex::new(std::collections::HashMap::new()),
+            no_auth_left: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Emulator mode: whether this call passes without authentication
+    /// (and count it).
+    fn take_no_auth(&self) -> bool {
+        if !self.config.emulator {
+            return false;
+        }
+        let Ok(mut left) = self.no_auth_left.lock() else {
+            return false;
+        };
+        match *left {
+            None => true,
+            Some(0) => false,
+            Some(n) => {
+                *left = Some(n - 1);
+                true
+            }
         }
     }
 
@@ -91,8 +121,61 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics_handler::<S>))
+        .route("/moto-api/reset", axum::routing::post(reset::<S>))
+        .route("/moto-api/reset-auth", axum::routing::post(reset_auth::<S>))
         .fallback(any(handle::<S>))
         .with_state(state)
+}
+
+/// `POST /moto-api/reset`: wipe every record (emulator mode only).
+async fn reset<S: Store>(State(st): State<Arc<AppState<S>>>) -> Response {
+    if !st.config.emulator {
+        return (StatusCode::NOT_FOUND, "only in emulator mode\n").into_response();
+    }
+    let st2 = st.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        st2.iam.store.clear_all()?;
+        st2.iam
+            .ensure_account(&st2.config.default_account, now())
+            .map_err(|e| ward_core::store::StoreError(e.message))?;
+        Ok::<_, ward_core::store::StoreError>(())
+    })
+    .await;
+    match r {
+        Ok(Ok(())) => (StatusCode::OK, "{\"status\": \"ok\"}").into_response(),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "reset failed\n").into_response(),
+    }
+}
+
+/// `POST /moto-api/reset-auth` with a number N: the next N calls pass
+/// unauthenticated, every later one is verified and authorized.
+async fn reset_auth<S: Store>(State(st): State<Arc<AppState<S>>>, body: Bytes) -> Response {
+    if !st.config.emulator {
+        return (StatusCode::NOT_FOUND, "only in emulator mode\n").into_response();
+    }
+    let text = String::from_utf8_lossy(&body);
+    let Ok(n) = text.trim().parse::<u64>() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("the body must be a whole number, not `{}`\n", text.trim()),
+        )
+            .into_response();
+    };
+    let previous = match st.no_auth_left.lock() {
+        Ok(mut left) => {
+            let prev = *left;
+            *left = Some(n);
+            prev
+        }
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "poisoned\n").into_response(),
+    };
+    let prev = previous.map_or_else(|| "inf".to_string(), |p| p.to_string());
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        format!("{{\"status\": \"ok\", \"PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT\": \"{prev}\"}}"),
+    )
+        .into_response()
 }
 
 async fn metrics_handler<S: Store>(State(st): State<Arc<AppState<S>>>) -> Response {
@@ -267,11 +350,47 @@ fn process<S: Store>(
         parsed.as_ref().ok().map(|p| p.service.as_str()),
         params.version(),
     );
+    let now = now();
+    if st.take_no_auth() {
+        // Emulator without authentication: the root of the default account,
+        // or of the account a 12-digit access key id names.
+        let account = parsed
+            .as_ref()
+            .ok()
+            .map(|p| p.access_key_id.as_str())
+            .filter(|k| k.len() == 12 && k.bytes().all(|b| b.is_ascii_digit()))
+            .unwrap_or(&st.config.default_account)
+            .to_string();
+        if let Err(e) = st.iam.ensure_account(&account, now) {
+            return (service, action, Err(e));
+        }
+        let caller = ward_core::auth::Caller {
+            arn: format!("arn:aws:iam::{account}:root"),
+            user_id: account.clone(),
+            account,
+            kind: ward_core::auth::CallerKind::Root,
+            access_key_id: parsed
+                .as_ref()
+                .map(|p| p.access_key_id.clone())
+                .unwrap_or_default(),
+            session: None,
+        };
+        let info = RequestInfo {
+            now,
+            source_ip,
+            secure_transport: false,
+            region: parsed
+                .as_ref()
+                .map_or_else(|_| st.config.region.clone(), |p| p.region.clone()),
+            user_agent: None,
+        };
+        let result = ops::dispatch(st, service, &action, &params, &caller, &info, rid);
+        return (service, action, result);
+    }
     let parsed = match parsed {
         Ok(p) => p,
         Err(e) => return (service, action, Err(sigv4_error(&e))),
     };
-    let now = now();
     let (caller, secret) =
         match st
             .iam
