@@ -320,6 +320,134 @@ fn aws_cli_scenario() {
         "{narrowed}"
     );
 
+    // Tags, account alias and summary, policy entities, boundaries, instance profiles.
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "tag-user",
+            "--user-name",
+            "alice",
+            "--tags",
+            "Key=env,Value=dev",
+        ],
+    )
+    .unwrap();
+    let t = aws(
+        &s,
+        "admin",
+        &["iam", "list-user-tags", "--user-name", "alice"],
+    )
+    .unwrap();
+    assert_eq!(t["Tags"].as_array().unwrap().len(), 2);
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "untag-user",
+            "--user-name",
+            "alice",
+            "--tag-keys",
+            "env",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        aws(
+            &s,
+            "admin",
+            &["iam", "list-user-tags", "--user-name", "alice"]
+        )
+        .unwrap()["Tags"][0]["Key"],
+        "team"
+    );
+    aws(
+        &s,
+        "admin",
+        &["iam", "create-account-alias", "--account-alias", "acme-dev"],
+    )
+    .unwrap();
+    assert_eq!(
+        aws(&s, "admin", &["iam", "list-account-aliases"]).unwrap()["AccountAliases"][0],
+        "acme-dev"
+    );
+    let sum = aws(&s, "admin", &["iam", "get-account-summary"]).unwrap();
+    assert_eq!(sum["SummaryMap"]["Users"], 1);
+    assert_eq!(sum["SummaryMap"]["Roles"], 1);
+    let ents = aws(
+        &s,
+        "admin",
+        &["iam", "list-entities-for-policy", "--policy-arn", &parn],
+    )
+    .unwrap();
+    assert_eq!(ents["PolicyUsers"][0]["UserName"], "alice");
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "put-user-permissions-boundary",
+            "--user-name",
+            "alice",
+            "--permissions-boundary",
+            &parn,
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        aws(&s, "admin", &["iam", "get-user", "--user-name", "alice"]).unwrap()["User"]
+            ["PermissionsBoundary"]["PermissionsBoundaryArn"],
+        parn.as_str()
+    );
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "create-instance-profile",
+            "--instance-profile-name",
+            "runner",
+        ],
+    )
+    .unwrap();
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "add-role-to-instance-profile",
+            "--instance-profile-name",
+            "runner",
+            "--role-name",
+            "prod-readonly",
+        ],
+    )
+    .unwrap();
+    let ip = aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "get-instance-profile",
+            "--instance-profile-name",
+            "runner",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        ip["InstanceProfile"]["Roles"][0]["RoleName"],
+        "prod-readonly"
+    );
+    let e = aws(
+        &s,
+        "admin",
+        &["iam", "delete-role", "--role-name", "prod-readonly"],
+    )
+    .unwrap_err();
+    assert!(e.contains("(DeleteConflict)"), "{e}");
+
     // Bad signatures and unknown keys.
     configure(&s, "forged", &id, "not-the-secret", None);
     let e = aws(&s, "forged", &["sts", "get-caller-identity"]).unwrap_err();

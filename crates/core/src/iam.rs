@@ -53,6 +53,22 @@ pub(crate) mod kind {
     /// `ACCT/{user or #root}/{key id}`
     pub const USER_KEY: &str = "user_key";
     pub const SESSION: &str = "session";
+    /// Account alias → account.
+    pub const ALIAS: &str = "alias";
+    pub const INSTANCE_PROFILE: &str = "instance_profile";
+    /// `ACCT/{role}/{instance profile}`
+    pub const ROLE_PROFILE: &str = "role_profile";
+}
+
+/// Tags per user, role or policy.
+pub const TAGS_PER_RESOURCE: usize = 50;
+
+/// Which taggable record a tag operation is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taggable {
+    User,
+    Role,
+    Policy,
 }
 
 /// Which kind of entity a policy is attached to.
@@ -528,6 +544,15 @@ impl<S: Store> Iam<S> {
         Ok(p.filter(|p| p.arn == arn))
     }
 
+    /// A policy by ARN, for the operations on the policy itself
+    /// (`GetPolicy`, `DeletePolicy`, versions, tags): "Policy ARN was not found."
+    fn find_policy(&self, tx: &dyn Tx, arn: &str) -> ApiResult<ManagedPolicy> {
+        self.policy_by_arn(tx, arn)?
+            .ok_or_else(|| ApiError::no_such_entity(format!("Policy {arn} was not found.")))
+    }
+
+    /// A policy by ARN, for attaching it (and using it as a boundary or
+    /// session policy): "Policy ARN does not exist or is not attachable."
     fn require_policy(&self, tx: &dyn Tx, arn: &str) -> ApiResult<ManagedPolicy> {
         self.policy_by_arn(tx, arn)?.ok_or_else(|| {
             ApiError::no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
@@ -604,7 +629,7 @@ impl<S: Store> Iam<S> {
 
     pub fn get_policy(&self, arn: &str) -> ApiResult<(ManagedPolicy, u64)> {
         self.store.read(|tx| {
-            let p = self.require_policy(tx, arn)?;
+            let p = self.find_policy(tx, arn)?;
             let n = tx.count(
                 kind::POLICY_ENTITY,
                 &format!("{}/", key2(&p.account, &p.name)),
@@ -615,7 +640,7 @@ impl<S: Store> Iam<S> {
 
     pub fn get_policy_version(&self, arn: &str, version: &str) -> ApiResult<(PolicyVersion, bool)> {
         self.store.read(|tx| {
-            let p = self.require_policy(tx, arn)?;
+            let p = self.find_policy(tx, arn)?;
             let v: PolicyVersion = get(
                 tx,
                 kind::POLICY_VERSION,
@@ -644,7 +669,7 @@ impl<S: Store> Iam<S> {
             )));
         }
         self.store.write(|tx| {
-            let mut p = self.require_policy(tx, arn)?;
+            let mut p = self.find_policy(tx, arn)?;
             let pk = key2(&p.account, &p.name);
             if tx.count(kind::POLICY_VERSION, &format!("{pk}/"))? >= VERSIONS_PER_POLICY {
                 return Err(ApiError::limit_exceeded(format!(
@@ -670,7 +695,7 @@ impl<S: Store> Iam<S> {
 
     pub fn list_policy_versions(&self, arn: &str) -> ApiResult<(Vec<PolicyVersion>, String)> {
         self.store.read(|tx| {
-            let p = self.require_policy(tx, arn)?;
+            let p = self.find_policy(tx, arn)?;
             let mut vs: Vec<PolicyVersion> = scan_all(
                 tx,
                 kind::POLICY_VERSION,
@@ -683,7 +708,7 @@ impl<S: Store> Iam<S> {
 
     pub fn set_default_policy_version(&self, arn: &str, version: &str) -> ApiResult<()> {
         self.store.write(|tx| {
-            let mut p = self.require_policy(tx, arn)?;
+            let mut p = self.find_policy(tx, arn)?;
             let pk = key2(&p.account, &p.name);
             if tx
                 .get(kind::POLICY_VERSION, &format!("{pk}/{version}"))?
@@ -700,7 +725,7 @@ impl<S: Store> Iam<S> {
 
     pub fn delete_policy_version(&self, arn: &str, version: &str) -> ApiResult<()> {
         self.store.write(|tx| {
-            let p = self.require_policy(tx, arn)?;
+            let p = self.find_policy(tx, arn)?;
             if p.default_version == version {
                 return Err(ApiError::delete_conflict(
                     "Cannot delete the default version of a policy.",
@@ -718,7 +743,7 @@ impl<S: Store> Iam<S> {
 
     pub fn delete_policy(&self, arn: &str) -> ApiResult<()> {
         self.store.write(|tx| {
-            let p = self.require_policy(tx, arn)?;
+            let p = self.find_policy(tx, arn)?;
             let pk = key2(&p.account, &p.name);
             if tx.count(kind::POLICY_ENTITY, &format!("{pk}/"))? > 0 {
                 return Err(ApiError::delete_conflict(
@@ -1216,7 +1241,431 @@ impl<S: Store> Iam<S> {
                     "Cannot delete entity, must detach all policies first.",
                 ));
             }
+            if tx.count(kind::ROLE_PROFILE, &format!("{account}/{lr}/"))? > 0 {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete entity, must remove roles from instance profile first.",
+                ));
+            }
             tx.delete(kind::ROLE, &key2(account, name))?;
+            Ok(())
+        })
+    }
+
+    /// `UpdateRole` / `UpdateRoleDescription`.
+    pub fn update_role(
+        &self,
+        account: &str,
+        name: &str,
+        description: Option<&str>,
+        max_session_duration: Option<u32>,
+    ) -> ApiResult<Role> {
+        self.store.write(|tx| {
+            let mut r = self.role_in(tx, account, name)?;
+            if let Some(d) = description {
+                r.description = Some(d.into());
+            }
+            if let Some(m) = max_session_duration {
+                r.max_session_duration = m;
+            }
+            put(tx, kind::ROLE, &key2(account, name), &r)?;
+            Ok(r)
+        })
+    }
+
+    /// Set or remove the permissions boundary of a user or role.
+    pub fn set_boundary(
+        &self,
+        account: &str,
+        e: Entity,
+        name: &str,
+        arn: Option<&str>,
+    ) -> ApiResult<()> {
+        self.store.write(|tx| {
+            if let Some(a) = arn {
+                self.require_policy(tx, a)?;
+            }
+            match e {
+                Entity::User => {
+                    let mut u = self.user_in(tx, account, name)?;
+                    u.permissions_boundary = arn.map(Into::into);
+                    put(tx, kind::USER, &key2(account, name), &u)
+                }
+                Entity::Role => {
+                    let mut r = self.role_in(tx, account, name)?;
+                    r.permissions_boundary = arn.map(Into::into);
+                    put(tx, kind::ROLE, &key2(account, name), &r)
+                }
+                Entity::Group => Err(ApiError::invalid_input(
+                    "groups have no permissions boundary",
+                )),
+            }
+        })
+    }
+
+    fn tags_of(&self, tx: &dyn Tx, account: &str, t: Taggable, name: &str) -> ApiResult<Vec<Tag>> {
+        Ok(match t {
+            Taggable::User => self.user_in(tx, account, name)?.tags,
+            Taggable::Role => self.role_in(tx, account, name)?.tags,
+            Taggable::Policy => self.find_policy(tx, name)?.tags,
+        })
+    }
+
+    fn store_tags(
+        &self,
+        tx: &mut dyn TxMut,
+        account: &str,
+        t: Taggable,
+        name: &str,
+        tags: Vec<Tag>,
+    ) -> ApiResult<()> {
+        match t {
+            Taggable::User => {
+                let mut u = self.user_in(tx, account, name)?;
+                u.tags = tags;
+                put(tx, kind::USER, &key2(account, name), &u)
+            }
+            Taggable::Role => {
+                let mut r = self.role_in(tx, account, name)?;
+                r.tags = tags;
+                put(tx, kind::ROLE, &key2(account, name), &r)
+            }
+            Taggable::Policy => {
+                let mut p = self.find_policy(tx, name)?;
+                p.tags = tags;
+                put(tx, kind::POLICY, &key2(&p.account, &p.name), &p)
+            }
+        }
+    }
+
+    /// Tags of a user or role (by name) or policy (by ARN).
+    pub fn list_tags(&self, account: &str, t: Taggable, name: &str) -> ApiResult<Vec<Tag>> {
+        self.store.read(|tx| self.tags_of(tx, account, t, name))
+    }
+
+    /// Add or overwrite tags (keys compare case-insensitively, as IAM's).
+    pub fn tag(&self, account: &str, t: Taggable, name: &str, new: &[Tag]) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let mut tags = self.tags_of(tx, account, t, name)?;
+            for n in new {
+                tags.retain(|x| !x.key.eq_ignore_ascii_case(&n.key));
+                tags.push(n.clone());
+            }
+            if tags.len() > TAGS_PER_RESOURCE {
+                return Err(ApiError::limit_exceeded(format!(
+                    "The number of tags has reached the maximum limit of {TAGS_PER_RESOURCE}."
+                )));
+            }
+            self.store_tags(tx, account, t, name, tags)
+        })
+    }
+
+    pub fn untag(&self, account: &str, t: Taggable, name: &str, keys: &[&str]) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let mut tags = self.tags_of(tx, account, t, name)?;
+            tags.retain(|x| !keys.iter().any(|k| k.eq_ignore_ascii_case(&x.key)));
+            self.store_tags(tx, account, t, name, tags)
+        })
+    }
+
+    // ---------- account ----------
+
+    /// `CreateAccountAlias`: aliases are unique across accounts; a new one
+    /// replaces the account's previous alias.
+    pub fn create_account_alias(&self, account: &str, alias: &str) -> ApiResult<()> {
+        let ok = (3..=63).contains(&alias.len())
+            && alias
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !alias.starts_with('-')
+            && !alias.ends_with('-')
+            && !alias.contains("--");
+        if !ok {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{alias}' at 'accountAlias' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-z0-9]([a-z0-9]|-(?!-)){{1,61}}[a-z0-9]$"
+            )));
+        }
+        self.store.write(|tx| {
+            if let Some(owner) = tx.get(kind::ALIAS, alias)? {
+                if owner != account.as_bytes() {
+                    return Err(ApiError::already_exists(format!(
+                        "The account alias {alias} already exists."
+                    )));
+                }
+                return Ok(());
+            }
+            let mut a: Account = get(tx, kind::ACCOUNT, account)?.ok_or_else(ApiError::internal)?;
+            if let Some(old) = a.alias.take() {
+                tx.delete(kind::ALIAS, &old)?;
+            }
+            a.alias = Some(alias.into());
+            tx.put(kind::ALIAS, alias, account.as_bytes())?;
+            put(tx, kind::ACCOUNT, account, &a)
+        })
+    }
+
+    pub fn delete_account_alias(&self, account: &str, alias: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let mut a: Account = get(tx, kind::ACCOUNT, account)?.ok_or_else(ApiError::internal)?;
+            if a.alias.as_deref() != Some(alias) {
+                return Err(ApiError::no_such_entity(format!(
+                    "The account alias {alias} cannot be found."
+                )));
+            }
+            a.alias = None;
+            tx.delete(kind::ALIAS, alias)?;
+            put(tx, kind::ACCOUNT, account, &a)
+        })
+    }
+
+    /// `GetAccountSummary`'s map.
+    pub fn account_summary(&self, account: &str) -> ApiResult<Vec<(&'static str, u64)>> {
+        self.store.read(|tx| {
+            let pre = format!("{account}/");
+            let users = tx.count(kind::USER, &pre)?;
+            let groups = tx.count(kind::GROUP, &pre)?;
+            let roles = tx.count(kind::ROLE, &pre)?;
+            let policies = tx.count(kind::POLICY, &pre)?;
+            let profiles = tx.count(kind::INSTANCE_PROFILE, &pre)?;
+            let versions = tx.count(kind::POLICY_VERSION, &pre)?;
+            let root_keys = tx.count(kind::USER_KEY, &format!("{account}/#root/"))?;
+            Ok(vec![
+                ("AccessKeysPerUserQuota", ACCESS_KEYS_PER_USER),
+                ("AccountAccessKeysPresent", u64::from(root_keys > 0)),
+                ("AccountMFAEnabled", 0),
+                ("AccountSigningCertificatesPresent", 0),
+                (
+                    "AttachedPoliciesPerGroupQuota",
+                    ATTACHED_POLICIES_PER_ENTITY,
+                ),
+                ("AttachedPoliciesPerRoleQuota", ATTACHED_POLICIES_PER_ENTITY),
+                ("AttachedPoliciesPerUserQuota", ATTACHED_POLICIES_PER_ENTITY),
+                ("GlobalEndpointTokenVersion", 1),
+                ("GroupPolicySizeQuota", GROUP_INLINE_SIZE as u64),
+                ("Groups", groups),
+                ("GroupsPerUserQuota", GROUPS_PER_USER),
+                ("GroupsQuota", 300),
+                ("InstanceProfiles", profiles),
+                ("InstanceProfilesQuota", 1000),
+                ("MFADevices", 0),
+                ("MFADevicesInUse", 0),
+                ("Policies", policies),
+                ("PoliciesQuota", 1500),
+                ("PolicySizeQuota", MANAGED_POLICY_SIZE as u64),
+                ("PolicyVersionsInUse", versions),
+                ("PolicyVersionsInUseQuota", 10000),
+                ("Providers", 0),
+                ("RolePolicySizeQuota", ROLE_INLINE_SIZE as u64),
+                ("Roles", roles),
+                ("RolesQuota", 1000),
+                ("ServerCertificates", 0),
+                ("ServerCertificatesQuota", 20),
+                ("SigningCertificatesPerUserQuota", 2),
+                ("UserPolicySizeQuota", USER_INLINE_SIZE as u64),
+                ("Users", users),
+                ("UsersQuota", 5000),
+                ("VersionsPerPolicyQuota", VERSIONS_PER_POLICY),
+            ])
+        })
+    }
+
+    /// `ListEntitiesForPolicy`: (groups, users, roles) with their ids.
+    pub fn entities_for_policy(&self, arn: &str) -> ApiResult<(Vec<Group>, Vec<User>, Vec<Role>)> {
+        self.store.read(|tx| {
+            let p = self.require_policy(tx, arn)?;
+            let prefix = format!("{}/", key2(&p.account, &p.name));
+            let (mut g, mut u, mut r) = (Vec::new(), Vec::new(), Vec::new());
+            for k in scan_keys(tx, kind::POLICY_ENTITY, &prefix)? {
+                let rest = k.strip_prefix(&prefix).unwrap_or("");
+                let Some((ty, name)) = rest.split_once('/') else {
+                    continue;
+                };
+                let key = format!("{}/{name}", p.account);
+                match ty {
+                    "group" => g.extend(get::<Group>(tx, kind::GROUP, &key)?),
+                    "user" => u.extend(get::<User>(tx, kind::USER, &key)?),
+                    "role" => r.extend(get::<Role>(tx, kind::ROLE, &key)?),
+                    _ => {}
+                }
+            }
+            Ok((g, u, r))
+        })
+    }
+
+    pub fn list_groups(
+        &self,
+        account: &str,
+        path_prefix: Option<&str>,
+        paging: &Paging,
+    ) -> ApiResult<Page<Group>> {
+        let prefix = path_prefix.unwrap_or("/");
+        self.store.read(|tx| {
+            list_filtered(
+                tx,
+                kind::GROUP,
+                &format!("{account}/"),
+                paging,
+                |g: &Group| g.path.starts_with(prefix),
+            )
+        })
+    }
+
+    // ---------- instance profiles ----------
+
+    pub fn create_instance_profile(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<&str>,
+        tags: Vec<Tag>,
+        now: i64,
+    ) -> ApiResult<InstanceProfile> {
+        let path = path_or_root(path);
+        check_path(&path)?;
+        self.store.write(|tx| {
+            let k = key2(account, name);
+            if tx.get(kind::INSTANCE_PROFILE, &k)?.is_some() {
+                return Err(ApiError::already_exists(format!(
+                    "Instance Profile {name} already exists."
+                )));
+            }
+            let ip = InstanceProfile {
+                account: account.into(),
+                name: name.into(),
+                path: path.clone(),
+                id: new_id("AIPA"),
+                arn: self.arn(account, "instance-profile", &path, name),
+                created: now,
+                roles: vec![],
+                tags,
+            };
+            put(tx, kind::INSTANCE_PROFILE, &k, &ip)?;
+            Ok(ip)
+        })
+    }
+
+    pub fn instance_profile_in(
+        &self,
+        tx: &dyn Tx,
+        account: &str,
+        name: &str,
+    ) -> ApiResult<InstanceProfile> {
+        get(tx, kind::INSTANCE_PROFILE, &key2(account, name))?.ok_or_else(|| {
+            ApiError::no_such_entity(format!("Instance Profile {name} cannot be found."))
+        })
+    }
+
+    /// An instance profile with its roles.
+    pub fn get_instance_profile(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> ApiResult<(InstanceProfile, Vec<Role>)> {
+        self.store.read(|tx| {
+            let ip = self.instance_profile_in(tx, account, name)?;
+            let mut roles = Vec::new();
+            for r in &ip.roles {
+                roles.extend(get::<Role>(tx, kind::ROLE, &key2(account, r))?);
+            }
+            Ok((ip, roles))
+        })
+    }
+
+    pub fn list_instance_profiles(
+        &self,
+        account: &str,
+        path_prefix: Option<&str>,
+        paging: &Paging,
+    ) -> ApiResult<Page<InstanceProfile>> {
+        let prefix = path_prefix.unwrap_or("/");
+        self.store.read(|tx| {
+            list_filtered(
+                tx,
+                kind::INSTANCE_PROFILE,
+                &format!("{account}/"),
+                paging,
+                |p: &InstanceProfile| p.path.starts_with(prefix),
+            )
+        })
+    }
+
+    /// One role per instance profile, as AWS allows.
+    pub fn add_role_to_instance_profile(
+        &self,
+        account: &str,
+        profile: &str,
+        role: &str,
+    ) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let mut ip = self.instance_profile_in(tx, account, profile)?;
+            let r = self.role_in(tx, account, role)?;
+            if !ip.roles.is_empty() {
+                return Err(ApiError::limit_exceeded(
+                    "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1",
+                ));
+            }
+            ip.roles.push(r.name.clone());
+            put(tx, kind::INSTANCE_PROFILE, &key2(account, profile), &ip)?;
+            tx.put(
+                kind::ROLE_PROFILE,
+                &format!("{account}/{}/{}", lc(&r.name), lc(&ip.name)),
+                b"",
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn remove_role_from_instance_profile(
+        &self,
+        account: &str,
+        profile: &str,
+        role: &str,
+    ) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let mut ip = self.instance_profile_in(tx, account, profile)?;
+            let before = ip.roles.len();
+            ip.roles.retain(|r| !r.eq_ignore_ascii_case(role));
+            if ip.roles.len() == before {
+                return Err(ApiError::no_such_entity(format!(
+                    "The role with name {role} cannot be found."
+                )));
+            }
+            put(tx, kind::INSTANCE_PROFILE, &key2(account, profile), &ip)?;
+            tx.delete(
+                kind::ROLE_PROFILE,
+                &format!("{account}/{}/{}", lc(role), lc(&ip.name)),
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn instance_profiles_for_role(
+        &self,
+        account: &str,
+        role: &str,
+    ) -> ApiResult<Vec<(InstanceProfile, Vec<Role>)>> {
+        let names: Vec<String> = self.store.read(|tx| -> ApiResult<Vec<String>> {
+            let r = self.role_in(tx, account, role)?;
+            let prefix = format!("{account}/{}/", lc(&r.name));
+            Ok(scan_keys(tx, kind::ROLE_PROFILE, &prefix)?
+                .into_iter()
+                .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+                .collect::<Vec<_>>())
+        })?;
+        names
+            .iter()
+            .map(|n| self.get_instance_profile(account, n))
+            .collect()
+    }
+
+    pub fn delete_instance_profile(&self, account: &str, name: &str) -> ApiResult<()> {
+        self.store.write(|tx| {
+            let ip = self.instance_profile_in(tx, account, name)?;
+            if !ip.roles.is_empty() {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete entity, must remove roles from instance profile first.",
+                ));
+            }
+            tx.delete(kind::INSTANCE_PROFILE, &key2(account, name))?;
             Ok(())
         })
     }

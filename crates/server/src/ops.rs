@@ -356,7 +356,11 @@ fn iam<S: Store>(
             }))
         }
         "ListUsers" => {
-            authz(&iam_arn(a, "user", "/", "*"), vec![])?;
+            // AWS authorizes listings on the path prefix: `arn:aws:iam::ACCOUNT:user/`.
+            authz(
+                &iam_arn(a, "user", p.get("PathPrefix").unwrap_or("/"), ""),
+                vec![],
+            )?;
             let page = i.list_users(a, p.get("PathPrefix"), &paging(p))?;
             Ok(response(ns, action, rid, |w| {
                 w.list("Users", &page.items, write_user);
@@ -545,7 +549,10 @@ fn iam<S: Store>(
             }))
         }
         "ListRoles" => {
-            authz(&iam_arn(a, "role", "/", "*"), vec![])?;
+            authz(
+                &iam_arn(a, "role", p.get("PathPrefix").unwrap_or("/"), ""),
+                vec![],
+            )?;
             let page = i.list_roles(a, p.get("PathPrefix"), &paging(p))?;
             Ok(response(ns, action, rid, |w| {
                 w.list("Roles", &page.items, write_role);
@@ -737,8 +744,245 @@ fn iam<S: Store>(
             i.delete_inline(a, e, name, req(p, "PolicyName")?)?;
             Ok(empty_response(ns, action, rid))
         }
+        // ---------- boundaries, updates, tags ----------
+        "PutUserPermissionsBoundary"
+        | "DeleteUserPermissionsBoundary"
+        | "PutRolePermissionsBoundary"
+        | "DeleteRolePermissionsBoundary" => {
+            let (e, key, what) = entity_of(action);
+            let name = req(p, key)?;
+            let arn = if action.starts_with("Put") {
+                Some(req(p, "PermissionsBoundary")?)
+            } else {
+                None
+            };
+            let extra = arn
+                .map(|b| ctx(&[("iam:PermissionsBoundary", b)]))
+                .unwrap_or_default();
+            authz(&iam_arn(a, what, "/", name), extra)?;
+            i.set_boundary(a, e, name, arn)?;
+            Ok(empty_response(ns, action, rid))
+        }
+        "UpdateRole" | "UpdateRoleDescription" => {
+            let name = req(p, "RoleName")?;
+            authz(&iam_arn(a, "role/", "", name), vec![])?;
+            let r = i.update_role(
+                a,
+                name,
+                p.get("Description"),
+                p.get_i64("MaxSessionDuration")
+                    .and_then(|v| u32::try_from(v).ok()),
+            )?;
+            if action == "UpdateRole" {
+                Ok(response(ns, action, rid, |_| {}))
+            } else {
+                Ok(response(ns, action, rid, |w| {
+                    w.nested("Role", |w| write_role(w, &r));
+                }))
+            }
+        }
+        "TagUser" | "TagRole" | "TagPolicy" | "UntagUser" | "UntagRole" | "UntagPolicy"
+        | "ListUserTags" | "ListRoleTags" | "ListPolicyTags" => {
+            use ward_core::iam::Taggable;
+            let (t, key) = if action.ends_with("User") || action.ends_with("UserTags") {
+                (Taggable::User, "UserName")
+            } else if action.ends_with("Role") || action.ends_with("RoleTags") {
+                (Taggable::Role, "RoleName")
+            } else {
+                (Taggable::Policy, "PolicyArn")
+            };
+            let name = req(p, key)?;
+            let res = match t {
+                Taggable::User => user_arn(name)?,
+                Taggable::Role => i
+                    .get_role(a, name)
+                    .map_or_else(|_| iam_arn(a, "role/", "", name), |r| r.arn),
+                Taggable::Policy => name.to_string(),
+            };
+            if action.starts_with("Tag") {
+                let new = tags(p);
+                authz(&res, request_tag_context(&new))?;
+                i.tag(a, t, name, &new)?;
+                Ok(empty_response(ns, action, rid))
+            } else if action.starts_with("Untag") {
+                let keys = p.list("TagKeys");
+                let extra = vec![(
+                    "aws:TagKeys".to_string(),
+                    ContextValue::Multi(keys.iter().map(|k| (*k).into()).collect()),
+                )];
+                authz(&res, extra)?;
+                i.untag(a, t, name, &keys)?;
+                Ok(empty_response(ns, action, rid))
+            } else {
+                authz(&res, vec![])?;
+                let list = i.list_tags(a, t, name)?;
+                Ok(response(ns, action, rid, |w| {
+                    w.list("Tags", &list, |w, t| {
+                        w.element("Key", &t.key);
+                        w.element("Value", &t.value);
+                    });
+                    w.bool_element("IsTruncated", false);
+                }))
+            }
+        }
+        // ---------- account ----------
+        "CreateAccountAlias" | "DeleteAccountAlias" => {
+            authz("*", vec![])?;
+            let alias = req(p, "AccountAlias")?;
+            if action == "CreateAccountAlias" {
+                i.create_account_alias(a, alias)?;
+            } else {
+                i.delete_account_alias(a, alias)?;
+            }
+            Ok(empty_response(ns, action, rid))
+        }
+        "ListAccountAliases" => {
+            authz("*", vec![])?;
+            let alias = i.account(a)?.and_then(|acc| acc.alias);
+            Ok(response(ns, action, rid, |w| {
+                w.string_list("AccountAliases", alias.iter().map(String::as_str));
+                w.bool_element("IsTruncated", false);
+            }))
+        }
+        "GetAccountSummary" => {
+            authz("*", vec![])?;
+            let m = i.account_summary(a)?;
+            Ok(response(ns, action, rid, |w| {
+                w.map("SummaryMap", m.iter().map(|(k, v)| (*k, v.to_string())));
+            }))
+        }
+        "ListEntitiesForPolicy" => {
+            let arn = req(p, "PolicyArn")?;
+            authz(arn, vec![])?;
+            let (g, u, r) = i.entities_for_policy(arn)?;
+            let filter = p.get("EntityFilter");
+            let want = |k: &str| filter.is_none_or(|f| f == k);
+            Ok(response(ns, action, rid, |w| {
+                w.list(
+                    "PolicyGroups",
+                    g.iter().filter(|_| want("Group")),
+                    |w, g| {
+                        w.element("GroupName", &g.name);
+                        w.element("GroupId", &g.id);
+                    },
+                );
+                w.list("PolicyUsers", u.iter().filter(|_| want("User")), |w, u| {
+                    w.element("UserName", &u.name);
+                    w.element("UserId", &u.id);
+                });
+                w.list("PolicyRoles", r.iter().filter(|_| want("Role")), |w, r| {
+                    w.element("RoleName", &r.name);
+                    w.element("RoleId", &r.id);
+                });
+                w.bool_element("IsTruncated", false);
+            }))
+        }
+        "ListGroups" => {
+            authz(
+                &iam_arn(a, "group", p.get("PathPrefix").unwrap_or("/"), ""),
+                vec![],
+            )?;
+            let page = i.list_groups(a, p.get("PathPrefix"), &paging(p))?;
+            Ok(response(ns, action, rid, |w| {
+                w.list("Groups", &page.items, write_group);
+                truncation(w, &page.marker);
+            }))
+        }
+        // ---------- instance profiles ----------
+        "CreateInstanceProfile" => {
+            let name = req(p, "InstanceProfileName")?;
+            let t = tags(p);
+            authz(
+                &iam_arn(a, "instance-profile", p.get("Path").unwrap_or("/"), name),
+                request_tag_context(&t),
+            )?;
+            let ip = i.create_instance_profile(a, name, p.get("Path"), t, now)?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("InstanceProfile", |w| write_instance_profile(w, &ip, &[]));
+            }))
+        }
+        "GetInstanceProfile" => {
+            let name = req(p, "InstanceProfileName")?;
+            authz(&iam_arn(a, "instance-profile/", "", name), vec![])?;
+            let (ip, roles) = i.get_instance_profile(a, name)?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("InstanceProfile", |w| {
+                    write_instance_profile(w, &ip, &roles)
+                });
+            }))
+        }
+        "ListInstanceProfiles" => {
+            authz(
+                &iam_arn(
+                    a,
+                    "instance-profile",
+                    p.get("PathPrefix").unwrap_or("/"),
+                    "",
+                ),
+                vec![],
+            )?;
+            let page = i.list_instance_profiles(a, p.get("PathPrefix"), &paging(p))?;
+            let mut full = Vec::new();
+            for ip in &page.items {
+                full.push(i.get_instance_profile(a, &ip.name)?);
+            }
+            Ok(response(ns, action, rid, |w| {
+                w.list("InstanceProfiles", &full, |w, (ip, roles)| {
+                    write_instance_profile(w, ip, roles)
+                });
+                truncation(w, &page.marker);
+            }))
+        }
+        "ListInstanceProfilesForRole" => {
+            let role = req(p, "RoleName")?;
+            authz(&iam_arn(a, "role/", "", role), vec![])?;
+            let full = i.instance_profiles_for_role(a, role)?;
+            Ok(response(ns, action, rid, |w| {
+                w.list("InstanceProfiles", &full, |w, (ip, roles)| {
+                    write_instance_profile(w, ip, roles)
+                });
+                w.bool_element("IsTruncated", false);
+            }))
+        }
+        "AddRoleToInstanceProfile" | "RemoveRoleFromInstanceProfile" => {
+            let name = req(p, "InstanceProfileName")?;
+            let role = req(p, "RoleName")?;
+            authz(&iam_arn(a, "instance-profile/", "", name), vec![])?;
+            if action.starts_with("Add") {
+                // Putting a role on an instance profile passes it to the workloads that carry it.
+                let r = i.get_role(a, role)?;
+                i.authorize(
+                    caller,
+                    "iam:PassRole",
+                    &r.arn,
+                    &ctx(&[("iam:PassedToService", "ec2.amazonaws.com")]),
+                    None,
+                    info,
+                )?;
+                i.add_role_to_instance_profile(a, name, role)?;
+            } else {
+                i.remove_role_from_instance_profile(a, name, role)?;
+            }
+            Ok(empty_response(ns, action, rid))
+        }
+        "DeleteInstanceProfile" => {
+            let name = req(p, "InstanceProfileName")?;
+            authz(&iam_arn(a, "instance-profile/", "", name), vec![])?;
+            i.delete_instance_profile(a, name)?;
+            Ok(empty_response(ns, action, rid))
+        }
         other => Err(not_implemented(other)),
     }
+}
+
+fn write_instance_profile(w: &mut XmlWriter, ip: &InstanceProfile, roles: &[Role]) {
+    w.element("Path", &ip.path);
+    w.element("InstanceProfileName", &ip.name);
+    w.element("InstanceProfileId", &ip.id);
+    w.element("Arn", &ip.arn);
+    w.timestamp_element("CreateDate", ip.created);
+    w.list("Roles", roles, write_role);
+    write_tags(w, &ip.tags);
 }
 
 /// The entity an `...User...`/`...Group...`/`...Role...` action is about:

@@ -314,12 +314,9 @@ async fn managed_policy_attachments_and_delete_conflict() {
         .await
         .unwrap();
     let gone = iam.get_policy().policy_arn(&policy_arn).send().await;
-    let (code, _message) = crate::harness::error_of(gone);
+    let (code, message) = crate::harness::error_of(gone);
     assert_eq!(code, "NoSuchEntity");
-    // KNOWN BUG: GetPolicy of a policy that does not exist answers
-    // "Policy ARN does not exist or is not attachable." (the AttachUserPolicy
-    // wording); AWS answers "Policy ARN was not found.". Skipped until fixed:
-    // assert_eq!(_message, format!("Policy {policy_arn} was not found."));
+    assert_eq!(message, format!("Policy {policy_arn} was not found."));
 }
 
 #[tokio::test]
@@ -336,8 +333,7 @@ async fn malformed_policy_documents_are_refused_with_the_engine_message() {
         "MalformedPolicyDocument",
         "Resource bucket must be in ARN format or \"*\".",
     );
-    // Nothing was created. (Only the code: see the KNOWN BUG about
-    // GetPolicy's message in managed_policy_attachments_and_delete_conflict.)
+    // Nothing was created.
     let (code, _) =
         crate::harness::error_of(iam.get_policy().policy_arn(arn("policy/bad")).send().await);
     assert_eq!(code, "NoSuchEntity");

@@ -6,8 +6,6 @@
 //! and `aws-sdk-sts` over plain HTTP. Errors are asserted with the exact
 //! codes and messages AWS returns.
 //!
-//! Server behaviour that differs from AWS is marked `// KNOWN BUG:` where
-//! the assertion of AWS's behaviour is skipped.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

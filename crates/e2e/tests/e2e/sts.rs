@@ -221,13 +221,13 @@ async fn a_session_policy_narrows_the_role() {
         message.ends_with(" because no session policy allows the iam:ListUsers action"),
         "{message}"
     );
-    // KNOWN BUG: ListUsers is authorized (and reported) on resource
-    // `arn:aws:iam::ACCOUNT:user/*`; AWS uses `arn:aws:iam::ACCOUNT:user/`
-    // ("... iam:ListUsers on resource: arn:aws:iam::123456789012:user/ because
-    // ..."). Skipped until fixed:
-    // assert_eq!(message, format!("User: {principal} is not authorized to perform: \
-    //     iam:ListUsers on resource: {} because no session policy allows the \
-    //     iam:ListUsers action", arn("user/")));
+    assert_eq!(
+        message,
+        format!(
+            "User: {principal} is not authorized to perform: iam:ListUsers on resource: {} because no session policy allows the iam:ListUsers action",
+            arn("user/")
+        )
+    );
 
     // The session policy cannot add what the role lacks.
     let wide = sts
