@@ -301,7 +301,14 @@ fn iam<S: Store>(
     let a = caller.account.as_str();
     let i = &st.iam;
     let authz = |res: &str, extra: Vec<(String, ContextValue)>| {
-        i.authorize(caller, &format!("iam:{action}"), res, &extra, None, info)
+        let r = i.authorize(caller, &format!("iam:{action}"), res, &extra, None, info);
+        let result = match &r {
+            Ok(()) => "allowed",
+            Err(e) if e.code == "AccessDenied" => "denied",
+            Err(_) => "error",
+        };
+        metrics::counter!("ward_decisions_total", "result" => result).increment(1);
+        r
     };
     let now = info.now;
     let user_arn = |name: &str| -> Result<String, ApiError> {
