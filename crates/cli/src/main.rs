@@ -12,6 +12,7 @@
 //! Only this crate uses `anyhow`, does I/O and wires a store into the server.
 
 mod bench;
+mod loadgen;
 mod serve;
 
 use anyhow::{bail, Context as _, Result};
@@ -35,6 +36,9 @@ enum Command {
     /// The IAM policy language: evaluate, validate, benchmark.
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Measure the server: req/s and latency of GetCallerIdentity, AssumeRole,
+    /// durable CreateUser, and a ListUsers page in a large account.
+    BenchServer(loadgen::LoadArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +187,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match &cli.command {
         Command::Serve(a) => serve::run(a),
+        Command::BenchServer(a) => loadgen::run(a),
         Command::Policy(PolicyCmd::Eval(a)) => eval(a),
         Command::Policy(PolicyCmd::Validate(a)) => validate_cmd(a),
         Command::Policy(PolicyCmd::Bench(a)) => bench::run(a),
