@@ -8,7 +8,7 @@
 //! by the policies' versions is the next step for throughput.
 
 use crate::error::{ApiError, ApiResult};
-use crate::iam::{get, kind, lc, Entity, Iam};
+use crate::iam::{lc, Entity, Iam};
 use crate::model::*;
 use crate::store::{Store, Tx};
 use std::sync::Arc;
@@ -101,22 +101,21 @@ impl<S: Store> Iam<S> {
     ) -> Result<(Caller, Zeroizing<String>), CredentialError> {
         let internal = CredentialError::Internal;
         if access_key_id.starts_with("ASIA") {
-            let s: Session = self
-                .store
-                .read(|tx| get(tx, kind::SESSION, access_key_id))
-                .map_err(internal)?
-                .ok_or(CredentialError::InvalidClientTokenId)?;
-            let ok = token.is_some_and(|t| crate::crypto::token_hash(t) == s.token_hash);
-            if !ok {
+            // The token is the session, sealed with its secret.
+            let sealed = token.ok_or(CredentialError::InvalidClientTokenId)?;
+            let payload = self
+                .sealer
+                .open(sealed)
+                .map_err(|_| CredentialError::InvalidClientTokenId)?;
+            let crate::sts::TokenPayload { session: s, secret } = serde_json::from_str(&payload)
+                .map_err(|_| CredentialError::InvalidClientTokenId)?;
+            let secret = Zeroizing::new(secret);
+            if s.access_key_id != access_key_id {
                 return Err(CredentialError::InvalidClientTokenId);
             }
             if now >= s.expires {
                 return Err(CredentialError::ExpiredToken);
             }
-            let secret = self
-                .sealer
-                .open(&s.sealed_secret)
-                .map_err(|_| internal(ApiError::internal()))?;
             let caller = match &s.kind {
                 SessionKind::Role {
                     role_name,

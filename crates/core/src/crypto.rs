@@ -1,11 +1,10 @@
 //! Secrets at rest: access-key secrets are sealed with AES-256-GCM under a
-//! master key that never enters the store; session tokens are kept only as
-//! SHA-256 hashes.
+//! master key that never enters the store; session tokens are sealed
+//! sessions (see [`crate::model::Session`]), so nothing of them is stored.
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
-use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -65,17 +64,6 @@ impl Sealer {
             .map(Zeroizing::new)
             .map_err(|_| OpenError)
     }
-}
-
-/// Hex SHA-256, for session tokens.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// A new session token (opaque to clients, as AWS's).
-pub fn new_session_token() -> String {
-    let b: [u8; 96] = crate::model::random_bytes();
-    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 #[cfg(test)]

@@ -52,7 +52,6 @@ pub(crate) mod kind {
     pub const ACCESS_KEY: &str = "access_key";
     /// `ACCT/{user or #root}/{key id}`
     pub const USER_KEY: &str = "user_key";
-    pub const SESSION: &str = "session";
     /// Account alias → account.
     pub const ALIAS: &str = "alias";
     pub const INSTANCE_PROFILE: &str = "instance_profile";

@@ -158,13 +158,15 @@ pub enum SessionKind {
 }
 
 /// Temporary credentials and everything the engine needs about them.
+///
+/// Sessions are not stored: the session token *is* the session, sealed
+/// (AES-256-GCM under the master key) together with its secret, as AWS's
+/// tokens are self-contained. So issuing credentials costs no write, and a
+/// token cannot be forged or altered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub access_key_id: String,
     pub account: String,
-    pub sealed_secret: String,
-    /// Hash of the session token (the token itself is never stored).
-    pub token_hash: String,
     pub kind: SessionKind,
     pub issued: i64,
     pub expires: i64,

@@ -6,9 +6,8 @@
 //! and <https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_request.html>.
 
 use crate::auth::{Caller, CallerKind, RequestInfo};
-use crate::crypto::{new_session_token, token_hash};
 use crate::error::{ApiError, ApiResult};
-use crate::iam::{kind, put, Iam};
+use crate::iam::Iam;
 use crate::model::*;
 use crate::store::Store;
 use std::sync::Arc;
@@ -20,6 +19,13 @@ pub const MAX_SESSION_TAGS: usize = 50;
 pub const MAX_POLICY_ARNS: usize = 10;
 /// Inline and managed session policies' plaintext limit (characters).
 pub const SESSION_POLICY_PLAINTEXT: usize = 2048;
+
+/// What a session token seals: the session and its secret.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct TokenPayload {
+    pub session: Session,
+    pub secret: String,
+}
 
 /// `AssumeRole`'s input.
 #[derive(Debug, Clone, Default)]
@@ -62,20 +68,22 @@ fn validation(m: impl Into<String>) -> ApiError {
 }
 
 impl<S: Store> Iam<S> {
-    fn issue(&self, mut session: Session) -> ApiResult<Credentials> {
+    fn issue(&self, session: Session) -> ApiResult<Credentials> {
         let secret = new_secret();
-        let token = new_session_token();
-        session.sealed_secret = self.sealer.seal(&secret);
-        session.token_hash = token_hash(&token);
-        let id = session.access_key_id.clone();
-        let expires = session.expires;
-        self.store
-            .write(|tx| put(tx, kind::SESSION, &id, &session))?;
+        let payload = serde_json::to_string(&TokenPayload {
+            session: session.clone(),
+            secret: secret.clone(),
+        })
+        .map_err(|e| {
+            let mut a = ApiError::internal();
+            a.cause = Some(format!("cannot encode a session: {e}"));
+            a
+        })?;
         Ok(Credentials {
-            access_key_id: id,
+            access_key_id: session.access_key_id,
             secret_access_key: secret,
-            session_token: token,
-            expiration: expires,
+            session_token: self.sealer.seal(&payload),
+            expiration: session.expires,
         })
     }
 
@@ -279,8 +287,6 @@ impl<S: Store> Iam<S> {
         let session = Session {
             access_key_id: new_access_key_id("ASIA"),
             account: account.into(),
-            sealed_secret: String::new(),
-            token_hash: String::new(),
             kind: SessionKind::Role {
                 role_name: role.name.clone(),
                 role_arn: role.arn.clone(),
@@ -337,8 +343,6 @@ impl<S: Store> Iam<S> {
         let session = Session {
             access_key_id: new_access_key_id("ASIA"),
             account: caller.account.clone(),
-            sealed_secret: String::new(),
-            token_hash: String::new(),
             kind: SessionKind::User {
                 user: caller.user_name().map(str::to_string),
             },
