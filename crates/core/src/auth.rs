@@ -161,6 +161,10 @@ impl<S: Store> Iam<S> {
             };
             return Ok((caller, secret));
         }
+        let gen = match self.keys.get(access_key_id) {
+            Ok(hit) => return Ok(hit),
+            Err(gen) => gen,
+        };
         let k: AccessKey = self
             .access_key(access_key_id)
             .map_err(internal)?
@@ -195,14 +199,18 @@ impl<S: Store> Iam<S> {
                 }
             }
         };
+        self.keys
+            .put(gen, access_key_id, caller.clone(), secret.clone());
         Ok((caller, secret))
     }
 
-    fn compile(id: &str, doc: &str, ty: PolicyType) -> ApiResult<Arc<Policy>> {
-        Policy::parse(id, doc, ty).map(Arc::new).map_err(|e| {
-            let mut a = ApiError::internal();
-            a.cause = Some(format!("stored policy `{id}` no longer parses: {e}"));
-            a
+    fn compile(&self, id: &str, doc: &str, ty: PolicyType) -> ApiResult<Arc<Policy>> {
+        self.compiled.get_or_compile(ty, id, doc, || {
+            Policy::parse(id, doc, ty).map(Arc::new).map_err(|e| {
+                let mut a = ApiError::internal();
+                a.cause = Some(format!("stored policy `{id}` no longer parses: {e}"));
+                a
+            })
         })
     }
 
@@ -217,7 +225,7 @@ impl<S: Store> Iam<S> {
         out: &mut Vec<Arc<Policy>>,
     ) -> ApiResult<()> {
         for p in self.inline_in(tx, account, e, ln)? {
-            out.push(Self::compile(
+            out.push(self.compile(
                 &format!("{arn}#inline/{}", p.name),
                 &p.document,
                 PolicyType::Identity,
@@ -226,7 +234,7 @@ impl<S: Store> Iam<S> {
         for (_, parn) in self.attached_in(tx, account, e, ln)? {
             if let Some(mp) = self.policy_by_arn(tx, &parn)? {
                 let doc = self.policy_document(tx, &mp)?;
-                out.push(Self::compile(&parn, &doc, PolicyType::Identity)?);
+                out.push(self.compile(&parn, &doc, PolicyType::Identity)?);
             }
         }
         Ok(())
@@ -239,7 +247,7 @@ impl<S: Store> Iam<S> {
             return Ok(Some(PolicySet::default()));
         };
         let doc = self.policy_document(tx, &mp)?;
-        Ok(Some(PolicySet::new(vec![Self::compile(
+        Ok(Some(PolicySet::new(vec![self.compile(
             arn,
             &doc,
             PolicyType::PermissionBoundary,
@@ -290,7 +298,7 @@ impl<S: Store> Iam<S> {
                 if !s.policies.is_empty() {
                     let mut ps = Vec::new();
                     for (id, doc) in &s.policies {
-                        ps.push(Self::compile(id, doc, PolicyType::Session)?);
+                        ps.push(self.compile(id, doc, PolicyType::Session)?);
                     }
                     layers.session = Some(PolicySet::new(ps));
                 }

@@ -244,6 +244,12 @@ pub struct Iam<S> {
     pub store: Arc<S>,
     pub sealer: Sealer,
     pub partition: String,
+    /// Compiled policies by (type, id, document): a content-addressed cache,
+    /// so a changed document is simply a different entry.
+    pub(crate) compiled: crate::cache::PolicyCache,
+    /// Resolved access keys (long-term keys only), dropped whenever a key
+    /// changes.
+    pub(crate) keys: crate::cache::KeyCache,
 }
 
 /// A new access key with its secret (shown once).
@@ -259,6 +265,8 @@ impl<S: Store> Iam<S> {
             store,
             sealer,
             partition: "aws".into(),
+            compiled: crate::cache::PolicyCache::default(),
+            keys: crate::cache::KeyCache::default(),
         }
     }
 
@@ -483,18 +491,21 @@ impl<S: Store> Iam<S> {
         id: &str,
         status: KeyStatus,
     ) -> ApiResult<()> {
-        self.store.write(|tx| {
+        let r = self.store.write(|tx| {
             if let Some(u) = user {
                 self.user_in(tx, account, u)?;
             }
             let mut k = self.owned_key(tx, account, user, id)?;
             k.status = status;
             put(tx, kind::ACCESS_KEY, id, &k)
-        })
+        });
+        // After the commit, so no request can cache the old key meanwhile.
+        self.keys.forget(id);
+        r
     }
 
     pub fn delete_access_key(&self, account: &str, user: Option<&str>, id: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        let r = self.store.write(|tx| {
             if let Some(u) = user {
                 self.user_in(tx, account, u)?;
             }
@@ -503,7 +514,9 @@ impl<S: Store> Iam<S> {
             tx.delete(kind::ACCESS_KEY, id)?;
             tx.delete(kind::USER_KEY, &format!("{account}/{owner}/{id}"))?;
             Ok(())
-        })
+        });
+        self.keys.forget(id);
+        r
     }
 
     /// Record a key's use (best effort: not on the request's critical path).

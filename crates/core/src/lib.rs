@@ -5,6 +5,7 @@
 //! `ward-store`.
 
 pub mod auth;
+pub mod cache;
 pub mod crypto;
 pub mod error;
 pub mod iam;
