@@ -205,17 +205,24 @@ impl<S: Store> Iam<S> {
             (_, si) => si.clone(),
         };
         // Authorization: the caller's identity side and the role's trust policy.
-        let trust = Policy::parse(
-            &format!("{}#trust", role.arn),
-            &role.assume_role_policy,
-            PolicyType::Resource,
-        )
-        .map(|p| PolicySet::new(vec![Arc::new(p)]))
-        .map_err(|e| {
-            let mut a = ApiError::internal();
-            a.cause = Some(format!("stored trust policy no longer parses: {e}"));
-            a
-        })?;
+        let trust_id = format!("{}#trust", role.arn);
+        let trust = self
+            .compiled
+            .get_or_compile(
+                PolicyType::Resource,
+                &trust_id,
+                &role.assume_role_policy,
+                || {
+                    Policy::parse(&trust_id, &role.assume_role_policy, PolicyType::Resource)
+                        .map(Arc::new)
+                        .map_err(|e| {
+                            let mut a = ApiError::internal();
+                            a.cause = Some(format!("stored trust policy no longer parses: {e}"));
+                            a
+                        })
+                },
+            )
+            .map(|p| PolicySet::new(vec![p]))?;
         let mut extra: Vec<(String, ContextValue)> = vec![(
             "sts:RoleSessionName".into(),
             ContextValue::Single(input.role_session_name.as_str().into()),
