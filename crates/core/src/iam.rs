@@ -371,16 +371,7 @@ impl<S: Store> Iam<S> {
                     "Cannot delete entity, must delete access keys first.",
                 ));
             }
-            if tx.count(kind::INLINE, &format!("{account}/user/{ln}/"))? > 0 {
-                return Err(ApiError::delete_conflict(
-                    "Cannot delete entity, must delete policies first.",
-                ));
-            }
-            if tx.count(kind::ATTACHED, &format!("{account}/user/{ln}/"))? > 0 {
-                return Err(ApiError::delete_conflict(
-                    "Cannot delete entity, must detach all policies first.",
-                ));
-            }
+            no_policies_left(tx, account, Entity::User, &ln)?;
             if tx.count(kind::USER_GROUP, &format!("{account}/{ln}/"))? > 0 {
                 return Err(ApiError::delete_conflict(
                     "Cannot delete entity, must remove user from all groups first.",
@@ -1131,16 +1122,7 @@ impl<S: Store> Iam<S> {
                     "Cannot delete entity, must remove users from group first.",
                 ));
             }
-            if tx.count(kind::INLINE, &format!("{account}/group/{lg}/"))? > 0 {
-                return Err(ApiError::delete_conflict(
-                    "Cannot delete entity, must delete policies first.",
-                ));
-            }
-            if tx.count(kind::ATTACHED, &format!("{account}/group/{lg}/"))? > 0 {
-                return Err(ApiError::delete_conflict(
-                    "Cannot delete entity, must detach all policies first.",
-                ));
-            }
+            no_policies_left(tx, account, Entity::Group, &lg)?;
             tx.delete(kind::GROUP, &key2(account, name))?;
             Ok(())
         })
@@ -1243,16 +1225,7 @@ impl<S: Store> Iam<S> {
         self.store.write(|tx| {
             let r = self.role_in(tx, account, name)?;
             let lr = lc(&r.name);
-            if tx.count(kind::INLINE, &format!("{account}/role/{lr}/"))? > 0 {
-                return Err(ApiError::delete_conflict(
-                    "Cannot delete entity, must delete policies first.",
-                ));
-            }
-            if tx.count(kind::ATTACHED, &format!("{account}/role/{lr}/"))? > 0 {
-                return Err(ApiError::delete_conflict(
-                    "Cannot delete entity, must detach all policies first.",
-                ));
-            }
+            no_policies_left(tx, account, Entity::Role, &lr)?;
             if tx.count(kind::ROLE_PROFILE, &format!("{account}/{lr}/"))? > 0 {
                 return Err(ApiError::delete_conflict(
                     "Cannot delete entity, must remove roles from instance profile first.",
@@ -1681,6 +1654,22 @@ impl<S: Store> Iam<S> {
             Ok(())
         })
     }
+}
+
+/// `DeleteConflict` while an entity still has inline or attached policies.
+fn no_policies_left(tx: &dyn Tx, account: &str, e: Entity, ln: &str) -> ApiResult<()> {
+    let prefix = format!("{account}/{}/{ln}/", e.as_str());
+    if tx.count(kind::INLINE, &prefix)? > 0 {
+        return Err(ApiError::delete_conflict(
+            "Cannot delete entity, must delete policies first.",
+        ));
+    }
+    if tx.count(kind::ATTACHED, &prefix)? > 0 {
+        return Err(ApiError::delete_conflict(
+            "Cannot delete entity, must detach all policies first.",
+        ));
+    }
+    Ok(())
 }
 
 /// One page of `kind` records under `prefix` that pass `keep`, resuming
