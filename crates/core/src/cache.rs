@@ -89,6 +89,14 @@ impl KeyCache {
         }
     }
 
+    /// Drop every key (the store was wiped).
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.0.lock() {
+            m.0 = m.0.wrapping_add(1);
+            m.1.clear();
+        }
+    }
+
     /// Drop a key (it changed or is gone).
     pub fn forget(&self, id: &str) {
         if let Ok(mut m) = self.0.lock() {

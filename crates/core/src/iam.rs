@@ -274,6 +274,13 @@ impl<S: Store> Iam<S> {
         format!("arn:{}:iam::{account}:{what}{path}{name}", self.partition)
     }
 
+    /// Wipe every record (the emulator's reset) and the caches with them.
+    pub fn wipe(&self) -> ApiResult<()> {
+        let r = self.store.clear_all();
+        self.keys.clear();
+        r.map_err(ApiError::from)
+    }
+
     // ---------- accounts ----------
 
     /// Create an account if it does not exist.

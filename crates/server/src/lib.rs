@@ -134,7 +134,9 @@ async fn reset<S: Store>(State(st): State<Arc<AppState<S>>>) -> Response {
     }
     let st2 = st.clone();
     let r = tokio::task::spawn_blocking(move || {
-        st2.iam.store.clear_all()?;
+        st2.iam
+            .wipe()
+            .map_err(|e| ward_core::store::StoreError(e.cause.unwrap_or(e.message)))?;
         st2.iam
             .ensure_account(&st2.config.default_account, now())
             .map_err(|e| ward_core::store::StoreError(e.message))?;
