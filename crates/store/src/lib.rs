@@ -11,9 +11,11 @@
 //! - Runs the database in WAL mode with `synchronous = FULL`: a `write` that
 //!   returns `Ok` has been fsynced to the write-ahead log and survives a
 //!   process kill or a power loss.
-//! - Serializes writes: one writer connection behind a mutex, each `write`
-//!   in `BEGIN IMMEDIATE … COMMIT`, rolled back when the closure returns
-//!   `Err` (or panics). Reads go through a small pool of separate read-only
+//! - Serializes writes on one writer connection, with group commit: writers
+//!   that arrive while a batch transaction (`BEGIN IMMEDIATE`) is open run in
+//!   it, each in its own savepoint — rolled back alone when its closure
+//!   returns `Err` (or panics) — and one `COMMIT` (one fsync) makes the whole
+//!   batch durable; every writer returns only after that commit. Reads go through a small pool of separate read-only
 //!   connections, each `read` in a deferred transaction, so a read sees one
 //!   consistent snapshot for its whole closure and never waits for a writer.
 //! - Versions its schema with `PRAGMA user_version`: the migrations in
@@ -32,9 +34,11 @@
 //!   domain logic, which the serialized writes make safe).
 //! - No backups, vacuuming or encryption at rest.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -197,11 +201,29 @@ impl TxMut for SqlTx<'_> {
     }
 }
 
+/// The writer connection and the batch transaction it may hold open.
+struct Writer {
+    conn: Connection,
+    /// A batch transaction (`BEGIN IMMEDIATE`) is open.
+    open: bool,
+    /// The id of the open (or last) batch.
+    batch: u64,
+}
+
+/// How long a batch leader waits for queued writers to join its batch.
+const GROUP_WAIT: Duration = Duration::from_millis(2);
+
 /// The embedded SQLite store: one database file, one serialized writer
 /// connection, a small pool of read connections. See the [crate docs](crate).
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
+    /// Writers waiting for the writer connection (the batch leader waits
+    /// for them to join before it commits).
+    waiting: AtomicUsize,
+    /// Commit results of finished batches, for the followers.
+    done: Mutex<BTreeMap<u64, Result<(), StoreError>>>,
+    done_cv: Condvar,
     /// Idle read-only connections; a `read` takes one (or opens a new one)
     /// and gives it back afterwards.
     readers: Mutex<Vec<Connection>>,
@@ -244,7 +266,14 @@ impl SqliteStore {
         migrate(&mut conn, path)?;
         let store = SqliteStore {
             path: path.to_path_buf(),
-            writer: Mutex::new(conn),
+            writer: Mutex::new(Writer {
+                conn,
+                open: false,
+                batch: 0,
+            }),
+            waiting: AtomicUsize::new(0),
+            done: Mutex::new(BTreeMap::new()),
+            done_cv: Condvar::new(),
             readers: Mutex::new(Vec::new()),
         };
         // Open one reader now, so that a problem shows at open time.
@@ -350,32 +379,113 @@ impl Store for SqliteStore {
         result
     }
 
+    /// Group commit: writers that arrive while a batch is open run inside
+    /// it, each in its own savepoint (so one's error rolls back only its
+    /// changes), and the batch's first writer commits them all with one
+    /// fsync. Every writer returns only after the commit that holds its
+    /// changes — an `Ok` is durable — and writes stay serialized.
     fn write<R, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&mut dyn TxMut) -> Result<R, E>,
     ) -> Result<R, E> {
-        // A panic inside an earlier write poisons the mutex, but the
-        // transaction it was in has been rolled back by the unwinding (and
-        // is rolled back below if not), so the connection is usable.
-        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        if !conn.is_autocommit() {
-            conn.execute_batch("ROLLBACK")
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        if !w.open && !w.conn.is_autocommit() {
+            // A transaction abandoned by a failure: start clean.
+            w.conn
+                .execute_batch("ROLLBACK")
                 .map_err(sql_err("write: roll back an abandoned transaction"))?;
         }
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_err("write: begin"))?;
-        match f(&mut SqlTx { conn: &tx }) {
-            Ok(r) => {
-                tx.commit().map_err(sql_err("write: commit"))?;
-                Ok(r)
+        let leader = !w.open;
+        if leader {
+            w.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(sql_err("write: begin"))?;
+            w.open = true;
+            w.batch = w.batch.wrapping_add(1);
+        }
+        let batch = w.batch;
+        let own = run_in_savepoint(&w.conn, f);
+        if !leader {
+            drop(w);
+            return match own {
+                // Our changes are in the batch: wait for its commit.
+                Ok(Ok(r)) => self.wait_for(batch).map(|()| r).map_err(E::from),
+                Ok(Err(e)) => Err(e),
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+        }
+        // Leader: let queued writers join, then commit the batch for all.
+        drop(w);
+        let deadline = std::time::Instant::now() + GROUP_WAIT;
+        while self.waiting.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let committed = w
+            .conn
+            .execute_batch("COMMIT")
+            .map_err(sql_err("write: commit"));
+        if committed.is_err() {
+            let _ = w.conn.execute_batch("ROLLBACK");
+        }
+        w.open = false;
+        self.publish(batch, committed.clone());
+        drop(w);
+        match own {
+            Ok(Ok(r)) => committed.map(|()| r).map_err(E::from),
+            Ok(Err(e)) => Err(e),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+type Panic = Box<dyn std::any::Any + Send + 'static>;
+
+/// Run one writer's closure in a savepoint of the open batch: released on
+/// `Ok`, rolled back on `Err` or panic (the panic is returned to re-raise
+/// once the batch is settled).
+fn run_in_savepoint<R, E: From<StoreError>>(
+    conn: &Connection,
+    f: impl FnOnce(&mut dyn TxMut) -> Result<R, E>,
+) -> Result<Result<R, E>, Panic> {
+    if let Err(e) = conn.execute_batch("SAVEPOINT ward_write") {
+        return Ok(Err(E::from(sql_err("write: savepoint")(e))));
+    }
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut SqlTx { conn })));
+    let keep = matches!(out, Ok(Ok(_)));
+    if keep {
+        if let Err(e) = conn.execute_batch("RELEASE ward_write") {
+            let _ = conn.execute_batch("ROLLBACK TO ward_write; RELEASE ward_write");
+            return Ok(Err(E::from(sql_err("write: release savepoint")(e))));
+        }
+    } else {
+        let _ = conn.execute_batch("ROLLBACK TO ward_write; RELEASE ward_write");
+    }
+    out
+}
+
+impl SqliteStore {
+    /// Record a batch's commit result and wake its followers.
+    fn publish(&self, batch: u64, result: Result<(), StoreError>) {
+        let mut d = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+        d.insert(batch, result);
+        // Keep the last few thousand results; followers read theirs at once.
+        while d.len() > 4096 {
+            d.pop_first();
+        }
+        self.done_cv.notify_all();
+    }
+
+    /// Wait for a batch's commit.
+    fn wait_for(&self, batch: u64) -> Result<(), StoreError> {
+        let mut d = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(r) = d.get(&batch) {
+                return r.clone();
             }
-            Err(e) => {
-                // If the rollback itself fails, the next write rolls back
-                // before it begins; the closure's error is what matters here.
-                let _ = tx.rollback();
-                Err(e)
-            }
+            d = self.done_cv.wait(d).unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
@@ -409,7 +519,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let store = SqliteStore::open(&dir.join("ward.db")).unwrap();
         {
-            let conn = store.writer.lock().unwrap();
+            let w = store.writer.lock().unwrap();
+            let conn = &w.conn;
             let pragma = |name: &str| -> String {
                 conn.query_row(&format!("PRAGMA {name}"), [], |r| {
                     r.get::<_, rusqlite::types::Value>(0)

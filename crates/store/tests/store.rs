@@ -278,3 +278,36 @@ fn prefix_scans_match_the_memory_store_on_edge_characters() {
         assert_eq!(a, b, "count prefix {prefix:?}");
     }
 }
+
+/// Group commit: writers racing into the same batches; a writer whose
+/// closure fails loses only its own changes, every `Ok` is there.
+#[test]
+fn racing_writers_share_batches_and_fail_alone() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let store = &store;
+            s.spawn(move || {
+                for i in 0..60 {
+                    let key = format!("{t}-{i:03}");
+                    let r: Result<(), StoreError> = store.write(|tx| {
+                        tx.put("race", &key, b"v")?;
+                        if i % 7 == 3 {
+                            return Err(StoreError("refused".into()));
+                        }
+                        Ok(())
+                    });
+                    assert_eq!(r.is_ok(), i % 7 != 3);
+                }
+            });
+        }
+    });
+    for t in 0..8 {
+        for i in 0..60 {
+            let key = format!("{t}-{i:03}");
+            let got: Result<_, StoreError> = store.read(|r| r.get("race", &key));
+            assert_eq!(got.unwrap().is_some(), i % 7 != 3, "{key}");
+        }
+    }
+}
