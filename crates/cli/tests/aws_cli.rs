@@ -448,6 +448,41 @@ fn aws_cli_scenario() {
     .unwrap_err();
     assert!(e.contains("(DeleteConflict)"), "{e}");
 
+    // The whole account in one call.
+    let d = aws(&s, "admin", &["iam", "get-account-authorization-details"]).unwrap();
+    assert_eq!(d["UserDetailList"][0]["UserName"], "alice");
+    assert_eq!(
+        d["UserDetailList"][0]["AttachedManagedPolicies"][0]["PolicyArn"],
+        parn.as_str()
+    );
+    assert_eq!(d["RoleDetailList"][0]["RoleName"], "prod-readonly");
+    assert_eq!(
+        d["RoleDetailList"][0]["RolePolicyList"][0]["PolicyName"],
+        "read"
+    );
+    assert_eq!(
+        d["RoleDetailList"][0]["InstanceProfileList"][0]["InstanceProfileName"],
+        "runner"
+    );
+    assert_eq!(
+        d["Policies"][0]["PolicyVersionList"][0]["Document"],
+        serde_json::from_str::<Value>(doc).unwrap()
+    );
+    let only_roles = aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "get-account-authorization-details",
+            "--filter",
+            "Role",
+        ],
+    )
+    .unwrap();
+    assert!(only_roles["UserDetailList"]
+        .as_array()
+        .is_none_or(|u| u.is_empty()));
+
     // Bad signatures and unknown keys.
     configure(&s, "forged", &id, "not-the-secret", None);
     let e = aws(&s, "forged", &["sts", "get-caller-identity"]).unwrap_err();

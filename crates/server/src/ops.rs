@@ -895,6 +895,191 @@ fn iam<S: Store>(
                 truncation(w, &page.marker);
             }))
         }
+        "GetAccountAuthorizationDetails" => {
+            authz("*", vec![])?;
+            let filter = p.list("Filter");
+            let want = |k: &str| filter.is_empty() || filter.contains(&k);
+            let all = |m: Option<String>| Paging {
+                marker: m,
+                max_items: Some(1000),
+            };
+            let mut users = Vec::new();
+            let mut groups = Vec::new();
+            let mut roles = Vec::new();
+            let mut policies = Vec::new();
+            if want("User") {
+                let mut m = None;
+                loop {
+                    let page = i.list_users(a, None, &all(m))?;
+                    users.extend(page.items);
+                    match page.marker {
+                        Some(next) => m = Some(next),
+                        None => break,
+                    }
+                }
+            }
+            if want("Group") {
+                let mut m = None;
+                loop {
+                    let page = i.list_groups(a, None, &all(m))?;
+                    groups.extend(page.items);
+                    match page.marker {
+                        Some(next) => m = Some(next),
+                        None => break,
+                    }
+                }
+            }
+            if want("Role") {
+                let mut m = None;
+                loop {
+                    let page = i.list_roles(a, None, &all(m))?;
+                    roles.extend(page.items);
+                    match page.marker {
+                        Some(next) => m = Some(next),
+                        None => break,
+                    }
+                }
+            }
+            if want("LocalManagedPolicy") {
+                let mut m = None;
+                loop {
+                    let page = i.list_policies(a, None, false, &all(m))?;
+                    policies.extend(page.items);
+                    match page.marker {
+                        Some(next) => m = Some(next),
+                        None => break,
+                    }
+                }
+            }
+            // Gather the details first: writing XML cannot fail.
+            let inline_docs = |e: Entity, name: &str| -> Result<Vec<(String, String)>, ApiError> {
+                let mut out = Vec::new();
+                for pn in i.list_inline(a, e, name)? {
+                    let pol = i.get_inline(a, e, name, &pn)?;
+                    out.push((pol.name, pol.document));
+                }
+                Ok(out)
+            };
+            let mut user_details = Vec::new();
+            for u in &users {
+                let groups: Vec<String> = i
+                    .groups_for_user(a, &u.name)?
+                    .into_iter()
+                    .map(|g| g.name)
+                    .collect();
+                user_details.push((
+                    u,
+                    inline_docs(Entity::User, &u.name)?,
+                    groups,
+                    i.list_attached(a, Entity::User, &u.name)?,
+                ));
+            }
+            let mut group_details = Vec::new();
+            for g in &groups {
+                group_details.push((
+                    g,
+                    inline_docs(Entity::Group, &g.name)?,
+                    i.list_attached(a, Entity::Group, &g.name)?,
+                ));
+            }
+            let mut role_details = Vec::new();
+            for r in &roles {
+                let profiles = i.instance_profiles_for_role(a, &r.name)?;
+                role_details.push((
+                    r,
+                    inline_docs(Entity::Role, &r.name)?,
+                    i.list_attached(a, Entity::Role, &r.name)?,
+                    profiles,
+                ));
+            }
+            let mut policy_details = Vec::new();
+            for (pol, n) in &policies {
+                let (versions, default) = i.list_policy_versions(&pol.arn)?;
+                policy_details.push((pol, *n, versions, default));
+            }
+            let attached = |w: &mut XmlWriter, list: &[(String, String)]| {
+                w.list("AttachedManagedPolicies", list, |w, (n, arn)| {
+                    w.element("PolicyName", n);
+                    w.element("PolicyArn", arn);
+                });
+            };
+            let inline = |w: &mut XmlWriter, name: &str, list: &[(String, String)]| {
+                w.list(name, list, |w, (n, d)| {
+                    w.element("PolicyName", n);
+                    w.policy_element("PolicyDocument", d);
+                });
+            };
+            Ok(response(ns, action, rid, |w| {
+                w.list(
+                    "UserDetailList",
+                    &user_details,
+                    |w, (u, pols, groups, att)| {
+                        w.element("Path", &u.path);
+                        w.element("UserName", &u.name);
+                        w.element("UserId", &u.id);
+                        w.element("Arn", &u.arn);
+                        w.timestamp_element("CreateDate", u.created);
+                        inline(w, "UserPolicyList", pols);
+                        w.string_list("GroupList", groups.iter().map(String::as_str));
+                        attached(w, att);
+                        write_boundary(w, u.permissions_boundary.as_deref());
+                        write_tags(w, &u.tags);
+                    },
+                );
+                w.list("GroupDetailList", &group_details, |w, (g, pols, att)| {
+                    w.element("Path", &g.path);
+                    w.element("GroupName", &g.name);
+                    w.element("GroupId", &g.id);
+                    w.element("Arn", &g.arn);
+                    w.timestamp_element("CreateDate", g.created);
+                    inline(w, "GroupPolicyList", pols);
+                    attached(w, att);
+                });
+                w.list(
+                    "RoleDetailList",
+                    &role_details,
+                    |w, (r, pols, att, profiles)| {
+                        w.element("Path", &r.path);
+                        w.element("RoleName", &r.name);
+                        w.element("RoleId", &r.id);
+                        w.element("Arn", &r.arn);
+                        w.timestamp_element("CreateDate", r.created);
+                        w.policy_element("AssumeRolePolicyDocument", &r.assume_role_policy);
+                        w.list("InstanceProfileList", profiles, |w, (ip, roles)| {
+                            write_instance_profile(w, ip, roles)
+                        });
+                        inline(w, "RolePolicyList", pols);
+                        attached(w, att);
+                        write_boundary(w, r.permissions_boundary.as_deref());
+                        write_tags(w, &r.tags);
+                    },
+                );
+                w.list(
+                    "Policies",
+                    &policy_details,
+                    |w, (pol, n, versions, default)| {
+                        w.element("PolicyName", &pol.name);
+                        w.element("PolicyId", &pol.id);
+                        w.element("Arn", &pol.arn);
+                        w.element("Path", &pol.path);
+                        w.element("DefaultVersionId", &pol.default_version);
+                        w.int_element("AttachmentCount", i64::try_from(*n).unwrap_or(i64::MAX));
+                        w.int_element("PermissionsBoundaryUsageCount", 0);
+                        w.bool_element("IsAttachable", true);
+                        w.opt_element("Description", pol.description.as_deref());
+                        w.timestamp_element("CreateDate", pol.created);
+                        w.timestamp_element("UpdateDate", pol.updated);
+                        w.list("PolicyVersionList", versions, |w, v| {
+                            w.policy_element("Document", &v.document);
+                            w.element("VersionId", &v.version_id);
+                            w.bool_element("IsDefaultVersion", v.version_id == *default);
+                            w.timestamp_element("CreateDate", v.created);
+                        });
+                    },
+                );
+                w.bool_element("IsTruncated", false);
+            }))
+        }
         // ---------- instance profiles ----------
         "CreateInstanceProfile" => {
             let name = req(p, "InstanceProfileName")?;
