@@ -322,13 +322,16 @@ fn statement_applies<'a>(
 ) -> Option<PrincipalMatch> {
     // Action. A statement found by its exact action name matches; others
     // are checked against their wildcard patterns (all patterns for `NotAction`).
+    // (`exact_hit`: the index already decided that the action matches.)
     let action = &*req.action_lower;
-    if stmt.not_action {
-        if stmt.actions.iter().any(|g| g.matches(action)) {
+    if !exact_hit {
+        if stmt.not_action {
+            if stmt.actions.iter().any(|g| g.matches(action)) {
+                return None;
+            }
+        } else if !stmt.wild_actions.iter().any(|g| g.matches(action)) {
             return None;
         }
-    } else if !exact_hit && !stmt.wild_actions.iter().any(|g| g.matches(action)) {
-        return None;
     }
     // Resource.
     if let Some((negated, pats)) = &stmt.resources {

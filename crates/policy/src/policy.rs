@@ -295,8 +295,8 @@ pub(crate) fn name_hash(s: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(s)
 }
 
-/// A candidate statement: (policy, statement, found by its exact action
-/// name — then its action is known to match).
+/// A candidate statement: (policy, statement, whether its action is already
+/// known to match — true for every statement of an exact-action list).
 pub(crate) type Candidate = (u32, u32, bool);
 
 /// Name → candidate statements, probed with a precomputed hash.
@@ -374,10 +374,22 @@ impl PolicySet {
         for (action, list) in &exact {
             let svc = action.split_once(':').map_or(&**action, |(s, _)| s);
             let by_svc = service.get(svc).map_or(&[][..], |v| v);
-            exact_index.insert(
-                action.clone(),
-                merge(&[(list, true), (by_svc, false), (&global, false)]),
-            );
+            // The action is known here, so decide the wildcard and `NotAction`
+            // statements now: keep those whose action matches, marked as
+            // matched, and drop the rest — a decision for this action then
+            // does no action matching at all.
+            let decided: Vec<Candidate> = merge(&[(list, true), (by_svc, false), (&global, false)])
+                .iter()
+                .filter_map(|&(pi, si, exact_hit)| {
+                    if exact_hit {
+                        return Some((pi, si, true));
+                    }
+                    let st = policies.get(pi as usize)?.statements.get(si as usize)?;
+                    let hit = st.actions.iter().any(|g| g.matches(action));
+                    (hit != st.not_action).then_some((pi, si, true))
+                })
+                .collect();
+            exact_index.insert(action.clone(), decided.into_boxed_slice());
         }
         let mut service_index = NameIndex::default();
         for (svc, list) in &service {
@@ -435,7 +447,19 @@ mod tests {
             Context::new(),
         );
         let c: Vec<_> = set.candidates(&req).to_vec();
-        assert_eq!(c, [(1, 0, true), (1, 1, false), (1, 2, false)]);
+        assert_eq!(c, [(1, 0, true), (1, 1, true), (1, 2, true)]);
+        // An action no statement names exactly: the service list, undecided.
+        let req = Request::new(
+            "arn:aws:iam::1:user/a",
+            "s3:GetBucketAcl",
+            "*",
+            None,
+            Context::new(),
+        );
+        assert_eq!(
+            set.candidates(&req).to_vec(),
+            [(1, 1, false), (1, 2, false)]
+        );
     }
 }
 
