@@ -483,6 +483,41 @@ fn aws_cli_scenario() {
         .as_array()
         .is_none_or(|u| u.is_empty()));
 
+    // Rename a user: its key keeps working under the new name.
+    aws(&s, "admin", &["iam", "create-user", "--user-name", "temp"]).unwrap();
+    let tk = aws(
+        &s,
+        "admin",
+        &["iam", "create-access-key", "--user-name", "temp"],
+    )
+    .unwrap();
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "update-user",
+            "--user-name",
+            "temp",
+            "--new-user-name",
+            "renamed",
+            "--new-path",
+            "/ops/",
+        ],
+    )
+    .unwrap();
+    configure(
+        &s,
+        "renamed",
+        tk["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        tk["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+        None,
+    );
+    assert_eq!(
+        aws(&s, "renamed", &["sts", "get-caller-identity"]).unwrap()["Arn"],
+        "arn:aws:iam::123456789012:user/ops/renamed"
+    );
+
     // Bad signatures and unknown keys.
     configure(&s, "forged", &id, "not-the-secret", None);
     let e = aws(&s, "forged", &["sts", "get-caller-identity"]).unwrap_err();

@@ -154,6 +154,22 @@ fn scan_all<T: DeserializeOwned>(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiRe
     }
 }
 
+fn scan_all_raw(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = tx.scan(kind, prefix, after.as_deref(), 1000)?;
+        let n = page.len();
+        if let Some((k, _)) = page.last() {
+            after = Some(k.clone());
+        }
+        out.extend(page);
+        if n < 1000 {
+            return Ok(out);
+        }
+    }
+}
+
 fn scan_keys(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<String>> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
@@ -367,6 +383,104 @@ impl<S: Store> Iam<S> {
                 |u: &User| u.path.starts_with(prefix),
             )
         })
+    }
+
+    /// `UpdateUser`: a new name and/or path. Records keyed by the user's
+    /// name (its access keys, inline and attached policies, group
+    /// memberships) move with it, in the same transaction.
+    pub fn update_user(
+        &self,
+        account: &str,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> ApiResult<User> {
+        if let Some(p) = new_path {
+            check_path(p)?;
+        }
+        let r = self.store.write(|tx| {
+            let mut u = self.user_in(tx, account, name)?;
+            let old = lc(&u.name);
+            let target = new_name.unwrap_or(&u.name).to_string();
+            let new = lc(&target);
+            if new != old && tx.get(kind::USER, &key2(account, &target))?.is_some() {
+                return Err(ApiError::already_exists(format!(
+                    "User with name {target} already exists."
+                )));
+            }
+            let mut key_ids = Vec::new();
+            if new != old {
+                // Move every record keyed by the old name.
+                let moves: [(&str, String, String); 4] = [
+                    (
+                        kind::USER_KEY,
+                        format!("{account}/{old}/"),
+                        format!("{account}/{new}/"),
+                    ),
+                    (
+                        kind::INLINE,
+                        format!("{account}/user/{old}/"),
+                        format!("{account}/user/{new}/"),
+                    ),
+                    (
+                        kind::ATTACHED,
+                        format!("{account}/user/{old}/"),
+                        format!("{account}/user/{new}/"),
+                    ),
+                    (
+                        kind::USER_GROUP,
+                        format!("{account}/{old}/"),
+                        format!("{account}/{new}/"),
+                    ),
+                ];
+                for (k, from, to) in &moves {
+                    for (key, value) in scan_all_raw(tx, k, from)? {
+                        let rest = key.strip_prefix(from.as_str()).unwrap_or("");
+                        tx.delete(k, &key)?;
+                        tx.put(k, &format!("{to}{rest}"), &value)?;
+                        match *k {
+                            kind::USER_KEY => key_ids.push(rest.to_string()),
+                            kind::USER_GROUP => {
+                                tx.delete(kind::GROUP_MEMBER, &format!("{account}/{rest}/{old}"))?;
+                                tx.put(
+                                    kind::GROUP_MEMBER,
+                                    &format!("{account}/{rest}/{new}"),
+                                    b"",
+                                )?;
+                            }
+                            kind::ATTACHED => {
+                                if let Some(p) = self.policy_by_arn(tx, rest)? {
+                                    let pk = key2(&p.account, &p.name);
+                                    tx.delete(kind::POLICY_ENTITY, &format!("{pk}/user/{old}"))?;
+                                    tx.put(kind::POLICY_ENTITY, &format!("{pk}/user/{new}"), b"")?;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                for id in &key_ids {
+                    if let Some(mut k) = get::<AccessKey>(tx, kind::ACCESS_KEY, id)? {
+                        k.user = Some(target.clone());
+                        put(tx, kind::ACCESS_KEY, id, &k)?;
+                    }
+                }
+                tx.delete(kind::USER, &key2(account, &u.name))?;
+            }
+            u.name = target.clone();
+            if let Some(p) = new_path {
+                u.path = p.to_string();
+            }
+            u.arn = self.arn(account, "user", &u.path, &u.name);
+            put(tx, kind::USER, &key2(account, &u.name), &u)?;
+            Ok((u, key_ids))
+        });
+        let (u, key_ids) = r?;
+        // The resolved keys name the old user: drop them.
+        for id in &key_ids {
+            self.keys.forget(id);
+        }
+        Ok(u)
     }
 
     pub fn delete_user(&self, account: &str, name: &str) -> ApiResult<()> {
@@ -1849,6 +1963,50 @@ mod tests {
                 "Resource bucket must be in ARN format or \"*\"."
             )
         );
+    }
+
+    #[test]
+    fn renaming_a_user_moves_everything_keyed_by_its_name() {
+        let i = iam();
+        let p = i
+            .create_policy(A, "read", None, DOC, None, vec![], 1)
+            .unwrap();
+        i.create_user(A, "bob", None, vec![], None, 1).unwrap();
+        i.create_group(A, "devs", None, 1).unwrap();
+        i.add_user_to_group(A, "devs", "bob").unwrap();
+        i.attach_policy(A, Entity::User, "bob", &p.arn).unwrap();
+        i.put_inline(A, Entity::User, "bob", "own", DOC).unwrap();
+        let k = i.create_access_key(A, Some("bob"), 1).unwrap();
+        i.create_user(A, "carol", None, vec![], None, 1).unwrap();
+        assert_eq!(
+            i.update_user(A, "bob", Some("Carol"), None)
+                .unwrap_err()
+                .code,
+            "EntityAlreadyExists"
+        );
+        let u = i
+            .update_user(A, "bob", Some("robert"), Some("/eng/"))
+            .unwrap();
+        assert_eq!(u.arn, "arn:aws:iam::123456789012:user/eng/robert");
+        assert_eq!(i.get_user(A, "bob").unwrap_err().code, "NoSuchEntity");
+        assert_eq!(
+            i.list_access_keys(A, Some("robert")).unwrap()[0]
+                .user
+                .as_deref(),
+            Some("robert")
+        );
+        assert_eq!(
+            i.access_key(&k.key.id).unwrap().unwrap().user.as_deref(),
+            Some("robert")
+        );
+        assert_eq!(
+            i.list_attached(A, Entity::User, "robert").unwrap()[0].1,
+            p.arn
+        );
+        assert_eq!(i.list_inline(A, Entity::User, "robert").unwrap(), ["own"]);
+        assert_eq!(i.groups_for_user(A, "robert").unwrap()[0].name, "devs");
+        assert_eq!(i.get_group(A, "devs").unwrap().1[0].name, "robert");
+        assert_eq!(i.entities_for_policy(&p.arn).unwrap().1[0].name, "robert");
     }
 
     #[test]

@@ -380,6 +380,28 @@ fn iam<S: Store>(
             i.delete_user(a, name)?;
             Ok(empty_response(ns, action, rid))
         }
+        "UpdateUser" => {
+            let name = req(p, "UserName")?;
+            let old = i.get_user(a, name)?;
+            authz(&old.arn, vec![])?;
+            // Renaming needs the permission on the target as well.
+            // https://docs.aws.amazon.com/IAM/latest/UserGuide/id_users_manage.html#id_users_renaming
+            let new_name = p.get("NewUserName");
+            let new_path = p.get("NewPath");
+            if new_name.is_some() || new_path.is_some() {
+                let target = iam_arn(
+                    a,
+                    "user",
+                    new_path.unwrap_or(&old.path),
+                    new_name.unwrap_or(&old.name),
+                );
+                if target != old.arn {
+                    authz(&target, vec![])?;
+                }
+            }
+            i.update_user(a, name, new_name, new_path)?;
+            Ok(empty_response(ns, action, rid))
+        }
         "ListGroupsForUser" => {
             let name = req(p, "UserName")?;
             authz(&user_arn(name)?, vec![])?;
