@@ -518,6 +518,36 @@ fn aws_cli_scenario() {
         "arn:aws:iam::123456789012:user/ops/renamed"
     );
 
+    aws(&s, "admin", &["iam", "create-group", "--group-name", "g1"]).unwrap();
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "add-user-to-group",
+            "--group-name",
+            "g1",
+            "--user-name",
+            "renamed",
+        ],
+    )
+    .unwrap();
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "update-group",
+            "--group-name",
+            "g1",
+            "--new-group-name",
+            "g2",
+        ],
+    )
+    .unwrap();
+    let g = aws(&s, "admin", &["iam", "get-group", "--group-name", "g2"]).unwrap();
+    assert_eq!(g["Users"][0]["UserName"], "renamed");
+
     // Bad signatures and unknown keys.
     configure(&s, "forged", &id, "not-the-secret", None);
     let e = aws(&s, "forged", &["sts", "get-caller-identity"]).unwrap_err();

@@ -1234,6 +1234,78 @@ impl<S: Store> Iam<S> {
         })
     }
 
+    /// `UpdateGroup`: a new name and/or path; memberships and policies follow.
+    pub fn update_group(
+        &self,
+        account: &str,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> ApiResult<Group> {
+        if let Some(p) = new_path {
+            check_path(p)?;
+        }
+        self.store.write(|tx| {
+            let mut g = self.group_in(tx, account, name)?;
+            let old = lc(&g.name);
+            let target = new_name.unwrap_or(&g.name).to_string();
+            let new = lc(&target);
+            if new != old {
+                if tx.get(kind::GROUP, &key2(account, &target))?.is_some() {
+                    return Err(ApiError::already_exists(format!(
+                        "Group with name {target} already exists."
+                    )));
+                }
+                let moves: [(&str, String, String); 3] = [
+                    (
+                        kind::GROUP_MEMBER,
+                        format!("{account}/{old}/"),
+                        format!("{account}/{new}/"),
+                    ),
+                    (
+                        kind::INLINE,
+                        format!("{account}/group/{old}/"),
+                        format!("{account}/group/{new}/"),
+                    ),
+                    (
+                        kind::ATTACHED,
+                        format!("{account}/group/{old}/"),
+                        format!("{account}/group/{new}/"),
+                    ),
+                ];
+                for (k, from, to) in &moves {
+                    for (key, value) in scan_all_raw(tx, k, from)? {
+                        let rest = key.strip_prefix(from.as_str()).unwrap_or("");
+                        tx.delete(k, &key)?;
+                        tx.put(k, &format!("{to}{rest}"), &value)?;
+                        match *k {
+                            kind::GROUP_MEMBER => {
+                                tx.delete(kind::USER_GROUP, &format!("{account}/{rest}/{old}"))?;
+                                tx.put(kind::USER_GROUP, &format!("{account}/{rest}/{new}"), b"")?;
+                            }
+                            kind::ATTACHED => {
+                                if let Some(p) = self.policy_by_arn(tx, rest)? {
+                                    let pk = key2(&p.account, &p.name);
+                                    tx.delete(kind::POLICY_ENTITY, &format!("{pk}/group/{old}"))?;
+                                    tx.put(kind::POLICY_ENTITY, &format!("{pk}/group/{new}"), b"")?;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                tx.delete(kind::GROUP, &key2(account, &g.name))?;
+            }
+            g.name = target;
+            if let Some(p) = new_path {
+                g.path = p.to_string();
+            }
+            g.arn = self.arn(account, "group", &g.path, &g.name);
+            put(tx, kind::GROUP, &key2(account, &g.name), &g)?;
+            Ok(g)
+        })
+    }
+
     pub fn delete_group(&self, account: &str, name: &str) -> ApiResult<()> {
         self.store.write(|tx| {
             let g = self.group_in(tx, account, name)?;
@@ -2007,6 +2079,38 @@ mod tests {
         assert_eq!(i.groups_for_user(A, "robert").unwrap()[0].name, "devs");
         assert_eq!(i.get_group(A, "devs").unwrap().1[0].name, "robert");
         assert_eq!(i.entities_for_policy(&p.arn).unwrap().1[0].name, "robert");
+    }
+
+    #[test]
+    fn renaming_a_group_keeps_its_members_and_policies() {
+        let i = iam();
+        let p = i
+            .create_policy(A, "read", None, DOC, None, vec![], 1)
+            .unwrap();
+        i.create_user(A, "bob", None, vec![], None, 1).unwrap();
+        i.create_group(A, "devs", None, 1).unwrap();
+        i.add_user_to_group(A, "devs", "bob").unwrap();
+        i.attach_policy(A, Entity::Group, "devs", &p.arn).unwrap();
+        i.put_inline(A, Entity::Group, "devs", "own", DOC).unwrap();
+        let g = i
+            .update_group(A, "devs", Some("engineers"), Some("/eng/"))
+            .unwrap();
+        assert_eq!(g.arn, "arn:aws:iam::123456789012:group/eng/engineers");
+        assert_eq!(i.get_group(A, "engineers").unwrap().1[0].name, "bob");
+        assert_eq!(i.groups_for_user(A, "bob").unwrap()[0].name, "engineers");
+        assert_eq!(
+            i.list_attached(A, Entity::Group, "engineers").unwrap()[0].1,
+            p.arn
+        );
+        assert_eq!(
+            i.list_inline(A, Entity::Group, "engineers").unwrap(),
+            ["own"]
+        );
+        assert_eq!(
+            i.entities_for_policy(&p.arn).unwrap().0[0].name,
+            "engineers"
+        );
+        assert_eq!(i.get_group(A, "devs").unwrap_err().code, "NoSuchEntity");
     }
 
     #[test]

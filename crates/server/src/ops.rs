@@ -521,6 +521,24 @@ fn iam<S: Store>(
                 w.bool_element("IsTruncated", false);
             }))
         }
+        "UpdateGroup" => {
+            let name = req(p, "GroupName")?;
+            let old = i.get_group(a, name)?.0;
+            authz(&old.arn, vec![])?;
+            let new_name = p.get("NewGroupName");
+            let new_path = p.get("NewPath");
+            let target = iam_arn(
+                a,
+                "group",
+                new_path.unwrap_or(&old.path),
+                new_name.unwrap_or(&old.name),
+            );
+            if target != old.arn {
+                authz(&target, vec![])?;
+            }
+            i.update_group(a, name, new_name, new_path)?;
+            Ok(empty_response(ns, action, rid))
+        }
         "AddUserToGroup" | "RemoveUserFromGroup" => {
             let g = req(p, "GroupName")?;
             let u = req(p, "UserName")?;
