@@ -113,15 +113,19 @@ pub(crate) fn key2(a: &str, b: &str) -> String {
     format!("{a}/{}", lc(b))
 }
 
+/// Decode a stored record; a record that does not decode is an internal failure.
+fn decode<T: DeserializeOwned>(kind: &str, key: &str, bytes: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let mut a = ApiError::internal();
+        a.cause = Some(format!("corrupt {kind} record `{key}`: {e}"));
+        a
+    })
+}
+
 pub(crate) fn get<T: DeserializeOwned>(tx: &dyn Tx, kind: &str, key: &str) -> ApiResult<Option<T>> {
-    match tx.get(kind, key)? {
-        None => Ok(None),
-        Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| {
-            let mut a = ApiError::internal();
-            a.cause = Some(format!("corrupt {kind} record `{key}`: {e}"));
-            a
-        }),
-    }
+    tx.get(kind, key)?
+        .map(|v| decode(kind, key, &v))
+        .transpose()
 }
 
 pub(crate) fn put<T: Serialize>(tx: &mut dyn TxMut, kind: &str, key: &str, v: &T) -> ApiResult<()> {
@@ -134,26 +138,7 @@ pub(crate) fn put<T: Serialize>(tx: &mut dyn TxMut, kind: &str, key: &str, v: &T
     Ok(())
 }
 
-fn scan_all<T: DeserializeOwned>(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<T>> {
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = tx.scan(kind, prefix, after.as_deref(), 1000)?;
-        let n = page.len();
-        for (k, v) in page {
-            out.push(serde_json::from_slice(&v).map_err(|e| {
-                let mut a = ApiError::internal();
-                a.cause = Some(format!("corrupt {kind} record `{k}`: {e}"));
-                a
-            })?);
-            after = Some(k);
-        }
-        if n < 1000 {
-            return Ok(out);
-        }
-    }
-}
-
+/// Every record of `kind` under `prefix`, in key order.
 fn scan_all_raw(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
@@ -170,20 +155,40 @@ fn scan_all_raw(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<(String,
     }
 }
 
+fn scan_all<T: DeserializeOwned>(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<T>> {
+    scan_all_raw(tx, kind, prefix)?
+        .iter()
+        .map(|(k, v)| decode(kind, k, v))
+        .collect()
+}
+
 fn scan_keys(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<String>> {
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = tx.scan(kind, prefix, after.as_deref(), 1000)?;
-        let n = page.len();
-        for (k, _) in page {
-            after = Some(k.clone());
-            out.push(k);
-        }
-        if n < 1000 {
-            return Ok(out);
-        }
+    Ok(scan_all_raw(tx, kind, prefix)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect())
+}
+
+/// Move one record to a new key.
+fn rekey(tx: &mut dyn TxMut, kind: &str, from: &str, to: &str) -> ApiResult<()> {
+    if let Some(v) = tx.get(kind, from)? {
+        tx.delete(kind, from)?;
+        tx.put(kind, to, &v)?;
     }
+    Ok(())
+}
+
+/// Move every record of `kind` under `from` to the same suffix under `to`;
+/// the suffixes moved.
+fn move_prefix(tx: &mut dyn TxMut, kind: &str, from: &str, to: &str) -> ApiResult<Vec<String>> {
+    let mut moved = Vec::new();
+    for (key, value) in scan_all_raw(tx, kind, from)? {
+        let rest = key.strip_prefix(from).unwrap_or("").to_string();
+        tx.delete(kind, &key)?;
+        tx.put(kind, &format!("{to}{rest}"), &value)?;
+        moved.push(rest);
+    }
+    Ok(moved)
 }
 
 /// The size IAM counts: characters, white space outside strings excluded.
@@ -385,6 +390,36 @@ impl<S: Store> Iam<S> {
         })
     }
 
+    /// Move an entity's inline and attached policies from its old
+    /// (lowercased) name to its new one, with the attachments' mirrors.
+    fn move_policies(
+        &self,
+        tx: &mut dyn TxMut,
+        account: &str,
+        e: Entity,
+        old: &str,
+        new: &str,
+    ) -> ApiResult<()> {
+        let (from, to) = (
+            format!("{account}/{}/{old}/", e.as_str()),
+            format!("{account}/{}/{new}/", e.as_str()),
+        );
+        move_prefix(tx, kind::INLINE, &from, &to)?;
+        for arn in move_prefix(tx, kind::ATTACHED, &from, &to)? {
+            if let Some(p) = self.policy_by_arn(tx, &arn)? {
+                let pk = key2(&p.account, &p.name);
+                let ty = e.as_str();
+                rekey(
+                    tx,
+                    kind::POLICY_ENTITY,
+                    &format!("{pk}/{ty}/{old}"),
+                    &format!("{pk}/{ty}/{new}"),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// `UpdateUser`: a new name and/or path. Records keyed by the user's
     /// name (its access keys, inline and attached policies, group
     /// memberships) move with it, in the same transaction.
@@ -411,53 +446,25 @@ impl<S: Store> Iam<S> {
             let mut key_ids = Vec::new();
             if new != old {
                 // Move every record keyed by the old name.
-                let moves: [(&str, String, String); 4] = [
-                    (
-                        kind::USER_KEY,
-                        format!("{account}/{old}/"),
-                        format!("{account}/{new}/"),
-                    ),
-                    (
-                        kind::INLINE,
-                        format!("{account}/user/{old}/"),
-                        format!("{account}/user/{new}/"),
-                    ),
-                    (
-                        kind::ATTACHED,
-                        format!("{account}/user/{old}/"),
-                        format!("{account}/user/{new}/"),
-                    ),
-                    (
-                        kind::USER_GROUP,
-                        format!("{account}/{old}/"),
-                        format!("{account}/{new}/"),
-                    ),
-                ];
-                for (k, from, to) in &moves {
-                    for (key, value) in scan_all_raw(tx, k, from)? {
-                        let rest = key.strip_prefix(from.as_str()).unwrap_or("");
-                        tx.delete(k, &key)?;
-                        tx.put(k, &format!("{to}{rest}"), &value)?;
-                        match *k {
-                            kind::USER_KEY => key_ids.push(rest.to_string()),
-                            kind::USER_GROUP => {
-                                tx.delete(kind::GROUP_MEMBER, &format!("{account}/{rest}/{old}"))?;
-                                tx.put(
-                                    kind::GROUP_MEMBER,
-                                    &format!("{account}/{rest}/{new}"),
-                                    b"",
-                                )?;
-                            }
-                            kind::ATTACHED => {
-                                if let Some(p) = self.policy_by_arn(tx, rest)? {
-                                    let pk = key2(&p.account, &p.name);
-                                    tx.delete(kind::POLICY_ENTITY, &format!("{pk}/user/{old}"))?;
-                                    tx.put(kind::POLICY_ENTITY, &format!("{pk}/user/{new}"), b"")?;
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
+                key_ids = move_prefix(
+                    tx,
+                    kind::USER_KEY,
+                    &format!("{account}/{old}/"),
+                    &format!("{account}/{new}/"),
+                )?;
+                self.move_policies(tx, account, Entity::User, &old, &new)?;
+                for g in move_prefix(
+                    tx,
+                    kind::USER_GROUP,
+                    &format!("{account}/{old}/"),
+                    &format!("{account}/{new}/"),
+                )? {
+                    rekey(
+                        tx,
+                        kind::GROUP_MEMBER,
+                        &format!("{account}/{g}/{old}"),
+                        &format!("{account}/{g}/{new}"),
+                    )?;
                 }
                 for id in &key_ids {
                     if let Some(mut k) = get::<AccessKey>(tx, kind::ACCESS_KEY, id)? {
@@ -1256,44 +1263,20 @@ impl<S: Store> Iam<S> {
                         "Group with name {target} already exists."
                     )));
                 }
-                let moves: [(&str, String, String); 3] = [
-                    (
-                        kind::GROUP_MEMBER,
-                        format!("{account}/{old}/"),
-                        format!("{account}/{new}/"),
-                    ),
-                    (
-                        kind::INLINE,
-                        format!("{account}/group/{old}/"),
-                        format!("{account}/group/{new}/"),
-                    ),
-                    (
-                        kind::ATTACHED,
-                        format!("{account}/group/{old}/"),
-                        format!("{account}/group/{new}/"),
-                    ),
-                ];
-                for (k, from, to) in &moves {
-                    for (key, value) in scan_all_raw(tx, k, from)? {
-                        let rest = key.strip_prefix(from.as_str()).unwrap_or("");
-                        tx.delete(k, &key)?;
-                        tx.put(k, &format!("{to}{rest}"), &value)?;
-                        match *k {
-                            kind::GROUP_MEMBER => {
-                                tx.delete(kind::USER_GROUP, &format!("{account}/{rest}/{old}"))?;
-                                tx.put(kind::USER_GROUP, &format!("{account}/{rest}/{new}"), b"")?;
-                            }
-                            kind::ATTACHED => {
-                                if let Some(p) = self.policy_by_arn(tx, rest)? {
-                                    let pk = key2(&p.account, &p.name);
-                                    tx.delete(kind::POLICY_ENTITY, &format!("{pk}/group/{old}"))?;
-                                    tx.put(kind::POLICY_ENTITY, &format!("{pk}/group/{new}"), b"")?;
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
+                for u in move_prefix(
+                    tx,
+                    kind::GROUP_MEMBER,
+                    &format!("{account}/{old}/"),
+                    &format!("{account}/{new}/"),
+                )? {
+                    rekey(
+                        tx,
+                        kind::USER_GROUP,
+                        &format!("{account}/{u}/{old}"),
+                        &format!("{account}/{u}/{new}"),
+                    )?;
                 }
+                self.move_policies(tx, account, Entity::Group, &old, &new)?;
                 tx.delete(kind::GROUP, &key2(account, &g.name))?;
             }
             g.name = target;
@@ -1882,11 +1865,7 @@ fn list_filtered<T: DeserializeOwned>(
         let batch = tx.scan(kind, prefix, after.as_deref(), limit + 1)?;
         let n = batch.len();
         for (k, v) in batch {
-            let t: T = serde_json::from_slice(&v).map_err(|e| {
-                let mut a = ApiError::internal();
-                a.cause = Some(format!("corrupt {kind} record `{k}`: {e}"));
-                a
-            })?;
+            let t: T = decode(kind, &k, &v)?;
             if keep(&t) {
                 if items.len() == limit {
                     // There is at least one more: the marker is the last key returned.

@@ -6,7 +6,7 @@
 use crate::AppState;
 use std::collections::BTreeMap;
 use ward_core::auth::{Caller, RequestInfo};
-use ward_core::iam::{Entity, Paging};
+use ward_core::iam::{Entity, Page, Paging};
 use ward_core::model::*;
 use ward_core::store::Store;
 use ward_core::sts::AssumeRoleInput;
@@ -939,58 +939,26 @@ fn iam<S: Store>(
             authz("*", vec![])?;
             let filter = p.list("Filter");
             let want = |k: &str| filter.is_empty() || filter.contains(&k);
-            let all = |m: Option<String>| Paging {
-                marker: m,
-                max_items: Some(1000),
+            let users = if want("User") {
+                all_pages(|pg| i.list_users(a, None, pg))?
+            } else {
+                vec![]
             };
-            let mut users = Vec::new();
-            let mut groups = Vec::new();
-            let mut roles = Vec::new();
-            let mut policies = Vec::new();
-            if want("User") {
-                let mut m = None;
-                loop {
-                    let page = i.list_users(a, None, &all(m))?;
-                    users.extend(page.items);
-                    match page.marker {
-                        Some(next) => m = Some(next),
-                        None => break,
-                    }
-                }
-            }
-            if want("Group") {
-                let mut m = None;
-                loop {
-                    let page = i.list_groups(a, None, &all(m))?;
-                    groups.extend(page.items);
-                    match page.marker {
-                        Some(next) => m = Some(next),
-                        None => break,
-                    }
-                }
-            }
-            if want("Role") {
-                let mut m = None;
-                loop {
-                    let page = i.list_roles(a, None, &all(m))?;
-                    roles.extend(page.items);
-                    match page.marker {
-                        Some(next) => m = Some(next),
-                        None => break,
-                    }
-                }
-            }
-            if want("LocalManagedPolicy") {
-                let mut m = None;
-                loop {
-                    let page = i.list_policies(a, None, false, &all(m))?;
-                    policies.extend(page.items);
-                    match page.marker {
-                        Some(next) => m = Some(next),
-                        None => break,
-                    }
-                }
-            }
+            let groups = if want("Group") {
+                all_pages(|pg| i.list_groups(a, None, pg))?
+            } else {
+                vec![]
+            };
+            let roles = if want("Role") {
+                all_pages(|pg| i.list_roles(a, None, pg))?
+            } else {
+                vec![]
+            };
+            let policies = if want("LocalManagedPolicy") {
+                all_pages(|pg| i.list_policies(a, None, false, pg))?
+            } else {
+                vec![]
+            };
             // Gather the details first: writing XML cannot fail.
             let inline_docs = |e: Entity, name: &str| -> Result<Vec<(String, String)>, ApiError> {
                 let mut out = Vec::new();
@@ -1215,6 +1183,25 @@ fn write_instance_profile(w: &mut XmlWriter, ip: &InstanceProfile, roles: &[Role
     w.timestamp_element("CreateDate", ip.created);
     w.list("Roles", roles, write_role);
     write_tags(w, &ip.tags);
+}
+
+/// Every item of a paged listing.
+fn all_pages<T>(
+    mut list: impl FnMut(&Paging) -> Result<Page<T>, ApiError>,
+) -> Result<Vec<T>, ApiError> {
+    let mut out = Vec::new();
+    let mut paging = Paging {
+        marker: None,
+        max_items: Some(1000),
+    };
+    loop {
+        let page = list(&paging)?;
+        out.extend(page.items);
+        match page.marker {
+            Some(m) => paging.marker = Some(m),
+            None => return Ok(out),
+        }
+    }
 }
 
 /// The entity an `...User...`/`...Group...`/`...Role...` action is about:
