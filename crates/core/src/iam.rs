@@ -548,24 +548,6 @@ impl<S: Store> Iam<S> {
         })
     }
 
-    /// Import a known key (the first start's root key, test fixtures).
-    pub fn put_root_key(&self, account: &str, id: &str, secret: &str, now: i64) -> ApiResult<()> {
-        self.store.write(|tx| {
-            let k = AccessKey {
-                id: id.into(),
-                account: account.into(),
-                user: None,
-                sealed_secret: self.sealer.seal(secret),
-                status: KeyStatus::Active,
-                created: now,
-                last_used: None,
-            };
-            put(tx, kind::ACCESS_KEY, id, &k)?;
-            tx.put(kind::USER_KEY, &format!("{account}/#root/{id}"), b"")?;
-            Ok(())
-        })
-    }
-
     pub fn access_key(&self, id: &str) -> ApiResult<Option<AccessKey>> {
         self.store.read(|tx| get(tx, kind::ACCESS_KEY, id))
     }

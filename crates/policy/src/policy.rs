@@ -252,10 +252,6 @@ impl Policy {
         self.ty
     }
 
-    pub fn statement_count(&self) -> usize {
-        self.statements.len()
-    }
-
     /// Every condition key the policy refers to (in conditions and as
     /// variables), as written, deduplicated case-insensitively.
     pub fn context_keys(&self) -> Vec<String> {

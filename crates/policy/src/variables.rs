@@ -106,10 +106,6 @@ impl Template {
         &self.pieces
     }
 
-    pub fn has_variables(&self) -> bool {
-        self.pieces.iter().any(|p| matches!(p, Piece::Var { .. }))
-    }
-
     /// The variable keys (lowercased) this template refers to.
     pub fn variable_keys(&self) -> impl Iterator<Item = &str> {
         self.pieces.iter().filter_map(|p| match p {
