@@ -29,6 +29,10 @@ pub struct LoadArgs {
     /// Users in the account for the ListUsers page.
     #[arg(long, default_value_t = 200_000)]
     users: usize,
+    /// Run only the scenarios whose name contains this (case-insensitive),
+    /// e.g. `--only getcaller` for profiling one path.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 const ACCOUNT: &str = "123456789012";
@@ -241,6 +245,7 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
     });
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .thread_name("ward-loadgen")
         .enable_all()
         .build()?;
     let rootk = Arc::new(Key {
@@ -271,28 +276,44 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
     });
     let create: Arc<dyn Fn(u64) -> String + Send + Sync> =
         Arc::new(|n| format!("Action=CreateUser&Version=2010-05-08&UserName=load-{n}"));
+    let wanted = |name: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|o| name.to_lowercase().contains(&o.to_lowercase()))
+    };
     for conns in [1usize, 8] {
-        let s = client_rt.block_on(drive(
-            addr,
-            rootk.clone(),
-            "sts",
-            conns,
-            args.seconds,
-            gci.clone(),
-        ))?;
-        print("GetCallerIdentity", conns, &s);
-        let s = client_rt.block_on(drive(
-            addr,
-            userk.clone(),
-            "sts",
-            conns,
-            args.seconds,
-            assume.clone(),
-        ))?;
-        print("AssumeRole", conns, &s);
+        if wanted("GetCallerIdentity") {
+            let s = client_rt.block_on(drive(
+                addr,
+                rootk.clone(),
+                "sts",
+                conns,
+                args.seconds,
+                gci.clone(),
+            ))?;
+            print("GetCallerIdentity", conns, &s);
+        }
+        if wanted("AssumeRole") {
+            let s = client_rt.block_on(drive(
+                addr,
+                userk.clone(),
+                "sts",
+                conns,
+                args.seconds,
+                assume.clone(),
+            ))?;
+            print("AssumeRole", conns, &s);
+        }
     }
-    let s = client_rt.block_on(drive(addr, rootk.clone(), "iam", 8, args.seconds, create))?;
-    print("CreateUser (durable)", 8, &s);
+    if wanted("CreateUser") {
+        let s = client_rt.block_on(drive(addr, rootk.clone(), "iam", 8, args.seconds, create))?;
+        print("CreateUser (durable)", 8, &s);
+    }
+    if !wanted("ListUsers") {
+        server_rt.shutdown_background();
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     // ListUsers over a large account: load the users straight into the store.
     let have = store
         .read(|tx| tx.count("user", &format!("{ACCOUNT}/")))

@@ -32,6 +32,11 @@ pub struct ServeArgs {
     /// endpoints, and no authentication until `/moto-api/reset-auth` turns it on.
     #[arg(long, env = "WARD_EMULATOR")]
     emulator: bool,
+    /// Log format on stderr: `text`, or `json` (one object a line, with the
+    /// request id that the response's `x-amzn-RequestId` carries). The level
+    /// comes from `WARD_LOG` (e.g. `info` logs every request; default `warn`).
+    #[arg(long, env = "WARD_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 /// Write a file readable only by its owner.
@@ -80,13 +85,16 @@ fn now() -> i64 {
 }
 
 pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.init();
+    }
     if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
         bail!("--account-id must be 12 digits, not `{}`", args.account_id);
     }

@@ -687,3 +687,77 @@ fn emulator_mode_like_moto_server() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--log-format json` with `WARD_LOG=info`: one JSON object a request on
+/// stderr, carrying the request id the response's `x-amzn-RequestId` has.
+#[test]
+fn json_logs_carry_the_request_id() {
+    use std::io::{Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args([
+            "serve",
+            "--emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .env("WARD_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let endpoint = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let addr = endpoint.trim_start_matches("http://");
+    let body = "Action=GetCallerIdentity&Version=2011-06-15";
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let rid = out
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("x-amzn-requestid")
+                .then(|| v.trim().to_string())
+        })
+        .expect("x-amzn-RequestId header");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = loop {
+        let l = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("a log line for the request");
+        if l.contains(&rid) {
+            break l;
+        }
+    };
+    let v: Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(v["request_id"], rid.as_str(), "{line}");
+    assert_eq!(v["action"], "GetCallerIdentity", "{line}");
+    assert_eq!(v["status"], 200, "{line}");
+    assert_eq!(v["level"], "INFO", "{line}");
+    assert!(v["latency_us"].as_u64().is_some(), "{line}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

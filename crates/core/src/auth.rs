@@ -4,11 +4,11 @@
 //! with the action and resource ARN AWS uses for it.
 //!
 //! An account's root user has every permission in its account (the engine
-//! models this). Policies are compiled per request for now; a cache keyed
-//! by the policies' versions is the next step for throughput.
+//! models this). A principal's policies are read and compiled once and
+//! shared until the store changes (see [`crate::view`]).
 
 use crate::error::{ApiError, ApiResult};
-use crate::iam::{lc, Entity, Iam};
+use crate::iam::{Entity, Iam};
 use crate::model::*;
 use crate::store::{Store, Tx};
 use std::sync::Arc;
@@ -139,10 +139,10 @@ impl<S: Store> Iam<S> {
                 SessionKind::User { user } => {
                     let (arn, uid) = match user {
                         Some(u) => {
-                            let usr = self
-                                .get_user(&s.account, u)
+                            let v = self
+                                .user_view(&s.account, u)
                                 .map_err(|_| CredentialError::InvalidClientTokenId)?;
-                            (usr.arn, usr.id)
+                            (v.user.arn.clone(), v.user.id.clone())
                         }
                         None => (
                             format!("arn:{}:iam::{}:root", self.partition, s.account),
@@ -204,18 +204,8 @@ impl<S: Store> Iam<S> {
         Ok((caller, secret))
     }
 
-    fn compile(&self, id: &str, doc: &str, ty: PolicyType) -> ApiResult<Arc<Policy>> {
-        self.compiled.get_or_compile(ty, id, doc, || {
-            Policy::parse(id, doc, ty).map(Arc::new).map_err(|e| {
-                let mut a = ApiError::internal();
-                a.cause = Some(format!("stored policy `{id}` no longer parses: {e}"));
-                a
-            })
-        })
-    }
-
     /// Identity policies of an entity: inline and attached managed.
-    fn entity_policies(
+    pub(crate) fn entity_policies(
         &self,
         tx: &dyn Tx,
         account: &str,
@@ -240,7 +230,7 @@ impl<S: Store> Iam<S> {
         Ok(())
     }
 
-    fn boundary(&self, tx: &dyn Tx, arn: Option<&str>) -> ApiResult<Option<PolicySet>> {
+    pub(crate) fn boundary(&self, tx: &dyn Tx, arn: Option<&str>) -> ApiResult<Option<PolicySet>> {
         let Some(arn) = arn else { return Ok(None) };
         let Some(mp) = self.policy_by_arn(tx, arn)? else {
             // A boundary whose policy is gone allows nothing.
@@ -256,56 +246,26 @@ impl<S: Store> Iam<S> {
 
     /// The caller's identity-side layers (identity, boundary, session).
     pub fn layers(&self, caller: &Caller) -> ApiResult<Layers> {
-        self.store.read(|tx| {
-            let account = &caller.account;
-            let mut identity = Vec::new();
-            let mut layers = Layers::default();
-            let user = caller.user_name().map(str::to_string);
-            match (&caller.kind, user) {
-                (CallerKind::Role { role_name, .. }, _) => {
-                    let r = self.role_in(tx, account, role_name)?;
-                    self.entity_policies(
-                        tx,
-                        account,
-                        Entity::Role,
-                        &lc(&r.name),
-                        &r.arn,
-                        &mut identity,
-                    )?;
-                    layers.permission_boundary =
-                        self.boundary(tx, r.permissions_boundary.as_deref())?;
-                }
-                (_, Some(u)) => {
-                    let usr = self.user_in(tx, account, &u)?;
-                    let lu = lc(&usr.name);
-                    self.entity_policies(tx, account, Entity::User, &lu, &usr.arn, &mut identity)?;
-                    for g in self.groups_of(tx, account, &lu)? {
-                        self.entity_policies(
-                            tx,
-                            account,
-                            Entity::Group,
-                            &lc(&g.name),
-                            &g.arn,
-                            &mut identity,
-                        )?;
-                    }
-                    layers.permission_boundary =
-                        self.boundary(tx, usr.permissions_boundary.as_deref())?;
-                }
-                _ => {}
+        let mut layers = Layers::default();
+        match (&caller.kind, caller.user_name()) {
+            (CallerKind::Role { role_name, .. }, _) => {
+                let v = self.role_view(&caller.account, role_name)?;
+                layers.identity = v.identity.clone();
+                layers.permission_boundary = v.boundary.clone();
             }
-            if let Some(s) = &caller.session {
-                if !s.policies.is_empty() {
-                    let mut ps = Vec::new();
-                    for (id, doc) in &s.policies {
-                        ps.push(self.compile(id, doc, PolicyType::Session)?);
-                    }
-                    layers.session = Some(PolicySet::new(ps));
-                }
+            (_, Some(u)) => {
+                let v = self.user_view(&caller.account, u)?;
+                layers.identity = v.identity.clone();
+                layers.permission_boundary = v.boundary.clone();
             }
-            layers.identity = PolicySet::new(identity);
-            Ok(layers)
-        })
+            _ => {}
+        }
+        if let Some(s) = &caller.session {
+            if !s.policies.is_empty() {
+                layers.session = Some(self.session_set(caller, s)?);
+            }
+        }
+        Ok(layers)
     }
 
     /// The request context for a caller.
@@ -342,7 +302,7 @@ impl<S: Store> Iam<S> {
                 c.set("aws:username", name);
                 c.set("aws:PrincipalArn", &caller.arn);
                 c.set("aws:PrincipalType", "User");
-                tags = self.get_user(&caller.account, name)?.tags;
+                tags = self.user_view(&caller.account, name)?.user.tags.clone();
             }
             CallerKind::UserSession { user } => {
                 c.set("aws:PrincipalArn", &caller.arn);
@@ -350,16 +310,16 @@ impl<S: Store> Iam<S> {
                     Some(u) => {
                         c.set("aws:username", u);
                         c.set("aws:PrincipalType", "User");
-                        tags = self.get_user(&caller.account, u)?.tags;
+                        tags = self.user_view(&caller.account, u)?.user.tags.clone();
                     }
                     None => c.set("aws:PrincipalType", "Account"),
                 }
             }
             CallerKind::Role { role_name, .. } => {
-                let r = self.get_role(&caller.account, role_name)?;
-                c.set("aws:PrincipalArn", &r.arn);
+                let r = self.role_view(&caller.account, role_name)?;
+                c.set("aws:PrincipalArn", &r.role.arn);
                 c.set("aws:PrincipalType", "AssumedRole");
-                tags = r.tags;
+                tags = r.role.tags.clone();
             }
         }
         if let Some(s) = &caller.session {

@@ -271,6 +271,8 @@ pub struct Iam<S> {
     /// Resolved access keys (long-term keys only), dropped whenever a key
     /// changes.
     pub(crate) keys: crate::cache::KeyCache,
+    /// Principals as authorization sees them, retired by every write.
+    pub(crate) views: crate::view::Views,
 }
 
 /// A new access key with its secret (shown once).
@@ -288,6 +290,7 @@ impl<S: Store> Iam<S> {
             partition: "aws".into(),
             compiled: crate::cache::PolicyCache::default(),
             keys: crate::cache::KeyCache::default(),
+            views: crate::view::Views::default(),
         }
     }
 
@@ -299,6 +302,7 @@ impl<S: Store> Iam<S> {
     pub fn wipe(&self) -> ApiResult<()> {
         let r = self.store.clear_all();
         self.keys.clear();
+        self.retire_views();
         r.map_err(ApiError::from)
     }
 
@@ -306,7 +310,10 @@ impl<S: Store> Iam<S> {
 
     /// Create an account if it does not exist.
     pub fn ensure_account(&self, id: &str, now: i64) -> ApiResult<Account> {
-        self.store.write(|tx| {
+        if let Some(a) = self.account(id)? {
+            return Ok(a);
+        }
+        self.write(|tx| {
             if let Some(a) = get::<Account>(tx, kind::ACCOUNT, id)? {
                 return Ok(a);
             }
@@ -337,7 +344,7 @@ impl<S: Store> Iam<S> {
     ) -> ApiResult<User> {
         let path = path_or_root(path);
         check_path(&path)?;
-        self.store.write(|tx| {
+        self.write(|tx| {
             let k = key2(account, name);
             if tx.get(kind::USER, &k)?.is_some() {
                 return Err(ApiError::already_exists(format!(
@@ -433,7 +440,7 @@ impl<S: Store> Iam<S> {
         if let Some(p) = new_path {
             check_path(p)?;
         }
-        let r = self.store.write(|tx| {
+        let r = self.write(|tx| {
             let mut u = self.user_in(tx, account, name)?;
             let old = lc(&u.name);
             let target = new_name.unwrap_or(&u.name).to_string();
@@ -491,7 +498,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn delete_user(&self, account: &str, name: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let u = self.user_in(tx, account, name)?;
             let ln = lc(&u.name);
             if tx.count(kind::USER_KEY, &format!("{account}/{ln}/"))? > 0 {
@@ -519,7 +526,7 @@ impl<S: Store> Iam<S> {
         user: Option<&str>,
         now: i64,
     ) -> ApiResult<NewAccessKey> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let owner = match user {
                 Some(u) => lc(&self.user_in(tx, account, u)?.name),
                 None => "#root".to_string(),
@@ -592,7 +599,7 @@ impl<S: Store> Iam<S> {
         id: &str,
         status: KeyStatus,
     ) -> ApiResult<()> {
-        let r = self.store.write(|tx| {
+        let r = self.write(|tx| {
             if let Some(u) = user {
                 self.user_in(tx, account, u)?;
             }
@@ -606,7 +613,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn delete_access_key(&self, account: &str, user: Option<&str>, id: &str) -> ApiResult<()> {
-        let r = self.store.write(|tx| {
+        let r = self.write(|tx| {
             if let Some(u) = user {
                 self.user_in(tx, account, u)?;
             }
@@ -628,7 +635,7 @@ impl<S: Store> Iam<S> {
         service: &str,
         region: &str,
     ) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             if let Some(mut k) = get::<AccessKey>(tx, kind::ACCESS_KEY, id)? {
                 k.last_used = Some(LastUsed {
                     at,
@@ -705,7 +712,7 @@ impl<S: Store> Iam<S> {
                 "Cannot exceed quota for PolicySize: {MANAGED_POLICY_SIZE}"
             )));
         }
-        self.store.write(|tx| {
+        self.write(|tx| {
             let k = key2(account, name);
             if tx.get(kind::POLICY, &k)?.is_some() {
                 return Err(ApiError::already_exists(format!(
@@ -781,7 +788,7 @@ impl<S: Store> Iam<S> {
                 "Cannot exceed quota for PolicySize: {MANAGED_POLICY_SIZE}"
             )));
         }
-        self.store.write(|tx| {
+        self.write(|tx| {
             let mut p = self.find_policy(tx, arn)?;
             let pk = key2(&p.account, &p.name);
             if tx.count(kind::POLICY_VERSION, &format!("{pk}/"))? >= VERSIONS_PER_POLICY {
@@ -820,7 +827,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn set_default_policy_version(&self, arn: &str, version: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let mut p = self.find_policy(tx, arn)?;
             let pk = key2(&p.account, &p.name);
             if tx
@@ -837,7 +844,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn delete_policy_version(&self, arn: &str, version: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let p = self.find_policy(tx, arn)?;
             if p.default_version == version {
                 return Err(ApiError::delete_conflict(
@@ -855,7 +862,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn delete_policy(&self, arn: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let p = self.find_policy(tx, arn)?;
             let pk = key2(&p.account, &p.name);
             if tx.count(kind::POLICY_ENTITY, &format!("{pk}/"))? > 0 {
@@ -928,7 +935,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn attach_policy(&self, account: &str, e: Entity, name: &str, arn: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let ln = self.entity_exists(tx, account, e, name)?;
             let p = self.require_policy(tx, arn)?;
             let ak = format!("{account}/{}/{ln}/{arn}", e.as_str());
@@ -958,7 +965,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn detach_policy(&self, account: &str, e: Entity, name: &str, arn: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let ln = self.entity_exists(tx, account, e, name)?;
             let p = self.require_policy(tx, arn)?;
             let ak = format!("{account}/{}/{ln}/{arn}", e.as_str());
@@ -1017,7 +1024,7 @@ impl<S: Store> Iam<S> {
         document: &str,
     ) -> ApiResult<()> {
         check_document(document, PolicyType::Identity)?;
-        self.store.write(|tx| {
+        self.write(|tx| {
             let ln = self.entity_exists(tx, account, e, name)?;
             let prefix = format!("{account}/{}/{ln}/", e.as_str());
             let mut total = policy_size(document);
@@ -1096,7 +1103,7 @@ impl<S: Store> Iam<S> {
         name: &str,
         policy_name: &str,
     ) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let ln = self.entity_exists(tx, account, e, name)?;
             if !tx.delete(
                 kind::INLINE,
@@ -1122,7 +1129,7 @@ impl<S: Store> Iam<S> {
     ) -> ApiResult<Group> {
         let path = path_or_root(path);
         check_path(&path)?;
-        self.store.write(|tx| {
+        self.write(|tx| {
             let k = key2(account, name);
             if tx.get(kind::GROUP, &k)?.is_some() {
                 return Err(ApiError::already_exists(format!(
@@ -1149,7 +1156,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn add_user_to_group(&self, account: &str, group: &str, user: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let g = self.group_in(tx, account, group)?;
             let u = self.user_in(tx, account, user)?;
             let (lg, lu) = (lc(&g.name), lc(&u.name));
@@ -1171,7 +1178,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn remove_user_from_group(&self, account: &str, group: &str, user: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let g = self.group_in(tx, account, group)?;
             let u = self.user_in(tx, account, user)?;
             let (lg, lu) = (lc(&g.name), lc(&u.name));
@@ -1234,7 +1241,7 @@ impl<S: Store> Iam<S> {
         if let Some(p) = new_path {
             check_path(p)?;
         }
-        self.store.write(|tx| {
+        self.write(|tx| {
             let mut g = self.group_in(tx, account, name)?;
             let old = lc(&g.name);
             let target = new_name.unwrap_or(&g.name).to_string();
@@ -1272,7 +1279,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn delete_group(&self, account: &str, name: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let g = self.group_in(tx, account, name)?;
             let lg = lc(&g.name);
             if tx.count(kind::GROUP_MEMBER, &format!("{account}/{lg}/"))? > 0 {
@@ -1309,7 +1316,7 @@ impl<S: Store> Iam<S> {
                 "Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_SIZE}"
             )));
         }
-        self.store.write(|tx| {
+        self.write(|tx| {
             let k = key2(account, name);
             if tx.get(kind::ROLE, &k)?.is_some() {
                 return Err(ApiError::already_exists(format!(
@@ -1372,7 +1379,7 @@ impl<S: Store> Iam<S> {
         trust: &str,
     ) -> ApiResult<()> {
         check_document(trust, PolicyType::Resource)?;
-        self.store.write(|tx| {
+        self.write(|tx| {
             let mut r = self.role_in(tx, account, name)?;
             r.assume_role_policy = trust.into();
             put(tx, kind::ROLE, &key2(account, name), &r)
@@ -1380,7 +1387,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn delete_role(&self, account: &str, name: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let r = self.role_in(tx, account, name)?;
             let lr = lc(&r.name);
             no_policies_left(tx, account, Entity::Role, &lr)?;
@@ -1402,7 +1409,7 @@ impl<S: Store> Iam<S> {
         description: Option<&str>,
         max_session_duration: Option<u32>,
     ) -> ApiResult<Role> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let mut r = self.role_in(tx, account, name)?;
             if let Some(d) = description {
                 r.description = Some(d.into());
@@ -1423,7 +1430,7 @@ impl<S: Store> Iam<S> {
         name: &str,
         arn: Option<&str>,
     ) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             if let Some(a) = arn {
                 self.require_policy(tx, a)?;
             }
@@ -1487,7 +1494,7 @@ impl<S: Store> Iam<S> {
 
     /// Add or overwrite tags (keys compare case-insensitively, as IAM's).
     pub fn tag(&self, account: &str, t: Taggable, name: &str, new: &[Tag]) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let mut tags = self.tags_of(tx, account, t, name)?;
             for n in new {
                 tags.retain(|x| !x.key.eq_ignore_ascii_case(&n.key));
@@ -1503,7 +1510,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn untag(&self, account: &str, t: Taggable, name: &str, keys: &[&str]) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let mut tags = self.tags_of(tx, account, t, name)?;
             tags.retain(|x| !keys.iter().any(|k| k.eq_ignore_ascii_case(&x.key)));
             self.store_tags(tx, account, t, name, tags)
@@ -1527,7 +1534,7 @@ impl<S: Store> Iam<S> {
                 "1 validation error detected: Value '{alias}' at 'accountAlias' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-z0-9]([a-z0-9]|-(?!-)){{1,61}}[a-z0-9]$"
             )));
         }
-        self.store.write(|tx| {
+        self.write(|tx| {
             if let Some(owner) = tx.get(kind::ALIAS, alias)? {
                 if owner != account.as_bytes() {
                     return Err(ApiError::already_exists(format!(
@@ -1547,7 +1554,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn delete_account_alias(&self, account: &str, alias: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let mut a: Account = get(tx, kind::ACCOUNT, account)?.ok_or_else(ApiError::internal)?;
             if a.alias.as_deref() != Some(alias) {
                 return Err(ApiError::no_such_entity(format!(
@@ -1664,7 +1671,7 @@ impl<S: Store> Iam<S> {
     ) -> ApiResult<InstanceProfile> {
         let path = path_or_root(path);
         check_path(&path)?;
-        self.store.write(|tx| {
+        self.write(|tx| {
             let k = key2(account, name);
             if tx.get(kind::INSTANCE_PROFILE, &k)?.is_some() {
                 return Err(ApiError::already_exists(format!(
@@ -1738,7 +1745,7 @@ impl<S: Store> Iam<S> {
         profile: &str,
         role: &str,
     ) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let mut ip = self.instance_profile_in(tx, account, profile)?;
             let r = self.role_in(tx, account, role)?;
             if !ip.roles.is_empty() {
@@ -1763,7 +1770,7 @@ impl<S: Store> Iam<S> {
         profile: &str,
         role: &str,
     ) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let mut ip = self.instance_profile_in(tx, account, profile)?;
             let before = ip.roles.len();
             ip.roles.retain(|r| !r.eq_ignore_ascii_case(role));
@@ -1801,7 +1808,7 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn delete_instance_profile(&self, account: &str, name: &str) -> ApiResult<()> {
-        self.store.write(|tx| {
+        self.write(|tx| {
             let ip = self.instance_profile_in(tx, account, name)?;
             if !ip.roles.is_empty() {
                 return Err(ApiError::delete_conflict(

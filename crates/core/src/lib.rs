@@ -12,5 +12,6 @@ pub mod iam;
 pub mod model;
 pub mod store;
 pub mod sts;
+pub mod view;
 
 pub use error::{ApiError, ApiResult, Fault};

@@ -10,8 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::iam::Iam;
 use crate::model::*;
 use crate::store::Store;
-use std::sync::Arc;
-use ward_policy::{ContextValue, Policy, PolicySet, PolicyType};
+use ward_policy::{ContextValue, PolicyType};
 
 /// Most session tags one session may carry.
 pub const MAX_SESSION_TAGS: usize = 50;
@@ -110,7 +109,8 @@ impl<S: Store> Iam<S> {
         let Some(role_name) = res.strip_prefix("role/").and_then(|r| r.rsplit('/').next()) else {
             return Err(validation(format!("{} is invalid", input.role_arn)));
         };
-        let role = self.get_role(account, role_name).map_err(|_| denied())?;
+        let view = self.role_view(account, role_name).map_err(|_| denied())?;
+        let role = &view.role;
         if role.arn != input.role_arn {
             return Err(denied());
         }
@@ -205,24 +205,7 @@ impl<S: Store> Iam<S> {
             (_, si) => si.clone(),
         };
         // Authorization: the caller's identity side and the role's trust policy.
-        let trust_id = format!("{}#trust", role.arn);
-        let trust = self
-            .compiled
-            .get_or_compile(
-                PolicyType::Resource,
-                &trust_id,
-                &role.assume_role_policy,
-                || {
-                    Policy::parse(&trust_id, &role.assume_role_policy, PolicyType::Resource)
-                        .map(Arc::new)
-                        .map_err(|e| {
-                            let mut a = ApiError::internal();
-                            a.cause = Some(format!("stored trust policy no longer parses: {e}"));
-                            a
-                        })
-                },
-            )
-            .map(|p| PolicySet::new(vec![p]))?;
+        let trust = view.trust.clone();
         let mut extra: Vec<(String, ContextValue)> = vec![(
             "sts:RoleSessionName".into(),
             ContextValue::Single(input.role_session_name.as_str().into()),
@@ -372,6 +355,7 @@ mod tests {
     use crate::crypto::Sealer;
     use crate::iam::Entity;
     use crate::store::MemStore;
+    use std::sync::Arc;
 
     const A: &str = "123456789012";
 

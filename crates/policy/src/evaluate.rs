@@ -279,7 +279,7 @@ fn eval_set<'a>(
 ) -> LayerResult {
     let mut out = LayerResult::default();
     for &(pi, si, exact_hit) in set.candidates(req) {
-        let Some(policy) = set.policies.get(pi as usize) else {
+        let Some(policy) = set.policies().get(pi as usize) else {
             continue;
         };
         let Some(stmt) = policy.statements.get(si as usize) else {

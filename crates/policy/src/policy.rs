@@ -332,8 +332,14 @@ fn merge(parts: &[(&[StmtRef], bool)]) -> Box<[Candidate]> {
 /// every statement that can apply to it, and so does each service; a
 /// request then looks up one list by a precomputed hash and sees only the
 /// statements that can match it.
+///
+/// Cloning a set is cheap (it is shared), so a compiled set can be cached
+/// and handed to many decisions.
 #[derive(Debug, Clone, Default)]
-pub struct PolicySet {
+pub struct PolicySet(Arc<SetInner>);
+
+#[derive(Debug, Default)]
+pub(crate) struct SetInner {
     pub(crate) policies: Vec<Arc<Policy>>,
     exact: NameIndex,
     service: NameIndex,
@@ -391,12 +397,12 @@ impl PolicySet {
         for (svc, list) in &service {
             service_index.insert(svc.clone(), merge(&[(list, false), (&global, false)]));
         }
-        PolicySet {
+        PolicySet(Arc::new(SetInner {
             exact: exact_index,
             service: service_index,
             global: merge(&[(&global, false)]),
             policies,
-        }
+        }))
     }
 
     /// Build a set from owned policies.
@@ -405,20 +411,21 @@ impl PolicySet {
     }
 
     pub fn policies(&self) -> &[Arc<Policy>] {
-        &self.policies
+        &self.0.policies
     }
 
     pub fn is_empty(&self) -> bool {
-        self.policies.is_empty()
+        self.0.policies.is_empty()
     }
 
     /// The statements that may apply to the request's action, in policy order.
     #[inline]
     pub(crate) fn candidates(&self, req: &Request) -> &[Candidate] {
-        self.exact
+        let s = &*self.0;
+        s.exact
             .get(req.action_hash, &req.action_lower)
-            .or_else(|| self.service.get(req.service_hash, req.service_lower()))
-            .unwrap_or(&self.global)
+            .or_else(|| s.service.get(req.service_hash, req.service_lower()))
+            .unwrap_or(&s.global)
     }
 }
 

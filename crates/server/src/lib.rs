@@ -67,7 +67,16 @@ pub struct AppState<S> {
     pub last_touch: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     /// Emulator mode: how many more calls pass unauthenticated (`None`: all).
     pub no_auth_left: std::sync::Mutex<Option<u64>>,
+    /// SigV4 signing keys by (access key id, scope date, region, service):
+    /// a key id has one secret for its whole life, so a key derived once
+    /// serves every request it signs that day.
+    signing_keys: std::sync::Mutex<std::collections::HashMap<SigningScope, [u8; 32]>>,
 }
+
+type SigningScope = (String, String, String, String);
+
+/// Most signing keys kept before the cache starts over.
+const MAX_SIGNING_KEYS: usize = 50_000;
 
 impl<S> AppState<S> {
     pub fn new(iam: Iam<S>, config: Config, metrics: Option<PrometheusHandle>) -> Self {
@@ -77,7 +86,39 @@ impl<S> AppState<S> {
             metrics,
             last_touch: std::sync::Mutex::new(std::collections::HashMap::new()),
             no_auth_left: std::sync::Mutex::new(None),
+            signing_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// The signing key for a request's credential scope.
+    fn signing_key(&self, p: &ward_sigv4::Parsed, secret: &str) -> [u8; 32] {
+        let scope = (
+            p.access_key_id.clone(),
+            p.scope_date.clone(),
+            p.region.clone(),
+            p.service.clone(),
+        );
+        if let Some(k) = self
+            .signing_keys
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&scope).copied())
+        {
+            return k;
+        }
+        let k = ward_sigv4::signing_key(
+            &ward_sigv4::SecretKey::new(secret),
+            &p.scope_date,
+            &p.region,
+            &p.service,
+        );
+        if let Ok(mut m) = self.signing_keys.lock() {
+            if m.len() >= MAX_SIGNING_KEYS {
+                m.clear();
+            }
+            m.insert(scope, k);
+        }
+        k
     }
 
     /// Emulator mode: whether this call passes without authentication
@@ -193,10 +234,10 @@ fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// A request id in UUID form, as AWS's.
+/// A request id in UUID form, as AWS's (unique, not secret: a fast
+/// thread-local generator, no system call per request).
 pub fn request_id() -> String {
-    let b: [u8; 16] = ward_core::model::random_bytes();
-    let h = hex::encode(b);
+    let h = format!("{:032x}", fastrand::u128(..));
     format!(
         "{}-{}-{}-{}-{}",
         h.get(0..8).unwrap_or(""),
@@ -250,6 +291,17 @@ fn service_of(scope_service: Option<&str>, version: Option<&str>) -> Service {
     }
 }
 
+/// Operations that change nothing in the store: they run on the async
+/// worker itself (their reads are served from memory or SQLite's page cache
+/// in microseconds); everything else may wait for a durable commit and runs
+/// on the blocking pool.
+fn is_read_only(action: &str) -> bool {
+    action.starts_with("Get")
+        || action.starts_with("List")
+        || action.starts_with("Simulate")
+        || action == "AssumeRole"
+}
+
 async fn handle<S: Store>(
     State(st): State<Arc<AppState<S>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -261,17 +313,43 @@ async fn handle<S: Store>(
     let started = Instant::now();
     let rid = request_id();
     let source_ip = Some(peer.ip().to_string());
-    let st2 = st.clone();
-    let rid2 = rid.clone();
-    // Store work blocks: run the request on the blocking pool.
-    let out = tokio::task::spawn_blocking(move || {
-        process(&st2, &method, &uri, &headers, &body, source_ip, &rid2)
-    })
-    .await;
-    let (service, action, result) = match out {
-        Ok(v) => v,
-        Err(_) => (Service::Iam, String::new(), Err(ApiError::internal())),
+    let params = if body.len() > MAX_BODY {
+        Err(ApiError::new(
+            "RequestEntityTooLarge",
+            413,
+            format!(
+                "Request body of {} bytes exceeds the limit of {MAX_BODY} bytes",
+                body.len()
+            ),
+        ))
+    } else {
+        ward_protocol::query::Params::parse(uri.query().unwrap_or(""), &body)
+            .map_err(|e| ApiError::new(e.code(), e.status(), e.to_string()))
     };
+    let read_only = params
+        .as_ref()
+        .map_or(true, |p| is_read_only(p.action().unwrap_or("")));
+    let (service, action, result, touch) = if read_only && !st.config.emulator {
+        process(&st, &method, &uri, &headers, &body, params, source_ip, &rid)
+    } else {
+        let st2 = st.clone();
+        let rid2 = rid.clone();
+        tokio::task::spawn_blocking(move || {
+            process(
+                &st2, &method, &uri, &headers, &body, params, source_ip, &rid2,
+            )
+        })
+        .await
+        .unwrap_or_else(|_| (Service::Iam, String::new(), Err(ApiError::internal()), None))
+    };
+    if let Some((key, service, region)) = touch {
+        // Record the key's last use off the request path; best effort, a
+        // failure does not fail the call.
+        let st2 = st.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = st2.iam.touch_access_key(&key, now(), service, &region);
+        });
+    }
     let status;
     let resp = match result {
         Ok(body) => {
@@ -288,45 +366,41 @@ async fn handle<S: Store>(
         .increment(1);
     metrics::histogram!("ward_request_seconds", "action" => action.clone())
         .record(started.elapsed().as_secs_f64());
-    tracing::info!(request_id = %rid, action = %action, status, "request");
+    tracing::info!(
+        request_id = %rid,
+        action = %action,
+        status,
+        source_ip = %peer.ip(),
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
     resp
 }
 
-type Outcome = (Service, String, Result<String, ApiError>);
+/// The service, the action, the answer, and an access key whose last use
+/// should be recorded (key id, signing service, region).
+type Outcome = (
+    Service,
+    String,
+    Result<String, ApiError>,
+    Option<(String, &'static str, String)>,
+);
 
+#[allow(clippy::too_many_arguments)]
 fn process<S: Store>(
     st: &AppState<S>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
+    params: Result<ward_protocol::query::Params, ApiError>,
     source_ip: Option<String>,
     rid: &str,
 ) -> Outcome {
     let query = uri.query().unwrap_or("");
-    if body.len() > MAX_BODY {
-        return (
-            Service::Iam,
-            String::new(),
-            Err(ApiError::new(
-                "RequestEntityTooLarge",
-                413,
-                format!(
-                    "Request body of {} bytes exceeds the limit of {MAX_BODY} bytes",
-                    body.len()
-                ),
-            )),
-        );
-    }
-    let params = match ward_protocol::query::Params::parse(query, body) {
+    let params = match params {
         Ok(p) => p,
-        Err(e) => {
-            return (
-                Service::Iam,
-                String::new(),
-                Err(ApiError::new(e.code(), e.status(), e.to_string())),
-            )
-        }
+        Err(e) => return (Service::Iam, String::new(), Err(e), None),
     };
     let action = params.action().unwrap_or("").to_string();
     // Authentication.
@@ -364,7 +438,7 @@ fn process<S: Store>(
             .unwrap_or(&st.config.default_account)
             .to_string();
         if let Err(e) = st.iam.ensure_account(&account, now) {
-            return (service, action, Err(e));
+            return (service, action, Err(e), None);
         }
         let caller = ward_core::auth::Caller {
             arn: format!("arn:aws:iam::{account}:root"),
@@ -387,11 +461,11 @@ fn process<S: Store>(
             user_agent: None,
         };
         let result = ops::dispatch(st, service, &action, &params, &caller, &info, rid);
-        return (service, action, result);
+        return (service, action, result, None);
     }
     let parsed = match parsed {
         Ok(p) => p,
-        Err(e) => return (service, action, Err(sigv4_error(&e))),
+        Err(e) => return (service, action, Err(sigv4_error(&e)), None),
     };
     let (caller, secret) =
         match st
@@ -404,25 +478,27 @@ fn process<S: Store>(
                     service,
                     action,
                     Err(sigv4_error(&SigV4Error::InvalidClientTokenId)),
+                    None,
                 )
             }
             Err(CredentialError::ExpiredToken) => {
-                return (service, action, Err(sigv4_error(&SigV4Error::ExpiredToken)))
+                return (
+                    service,
+                    action,
+                    Err(sigv4_error(&SigV4Error::ExpiredToken)),
+                    None,
+                )
             }
-            Err(CredentialError::Internal(e)) => return (service, action, Err(e)),
+            Err(CredentialError::Internal(e)) => return (service, action, Err(e), None),
         };
     let opts = ward_sigv4::Options {
         now,
         normalize_path: true,
         check_time: st.config.check_time,
     };
-    if let Err(e) = ward_sigv4::verify(
-        &sreq,
-        &parsed,
-        &ward_sigv4::SecretKey::new(secret.as_str()),
-        opts,
-    ) {
-        return (service, action, Err(sigv4_error(&e)));
+    let key = st.signing_key(&parsed, secret.as_str());
+    if let Err(e) = ward_sigv4::verify_with_key(&sreq, &parsed, &key, opts) {
+        return (service, action, Err(sigv4_error(&e)), None);
     }
     let info = RequestInfo {
         now,
@@ -435,17 +511,15 @@ fn process<S: Store>(
             .map(str::to_string),
     };
     let result = ops::dispatch(st, service, &action, &params, &caller, &info, rid);
-    if result.is_ok()
+    let touch = (result.is_ok()
         && !caller.access_key_id.starts_with("ASIA")
-        && st.should_touch(&caller.access_key_id, now)
-    {
-        // Best effort: a failure to record last use does not fail the call.
-        let _ = st.iam.touch_access_key(
-            &caller.access_key_id,
-            now,
+        && st.should_touch(&caller.access_key_id, now))
+    .then(|| {
+        (
+            caller.access_key_id.clone(),
             service.signing_name(),
-            &parsed.region,
-        );
-    }
-    (service, action, result)
+            parsed.region.clone(),
+        )
+    });
+    (service, action, result, touch)
 }

@@ -611,6 +611,19 @@ pub fn verify(
     secret: &SecretKey,
     opts: Options,
 ) -> Result<(), SigV4Error> {
+    let key = signing_key(secret, &p.scope_date, &p.region, &p.service);
+    verify_with_key(req, p, &key, opts)
+}
+
+/// [`verify`] with the signing key already derived (by [`signing_key`]
+/// for the request's scope): a server that sees one key sign many requests
+/// on one day derives the key once.
+pub fn verify_with_key(
+    req: &Request<'_>,
+    p: &Parsed,
+    key: &[u8; 32],
+    opts: Options,
+) -> Result<(), SigV4Error> {
     if opts.check_time {
         check_time(p, opts.now)?;
     }
@@ -624,8 +637,7 @@ pub fn verify(
     }
     let cr = canonical_request(req, p, opts.normalize_path)?;
     let sts = string_to_sign(&p.amz_date, &p.scope(), &cr);
-    let key = signing_key(secret, &p.scope_date, &p.region, &p.service);
-    let expected = signature(&key, &sts);
+    let expected = signature(key, &sts);
     if expected.as_bytes().ct_eq(p.signature.as_bytes()).into() {
         Ok(())
     } else {
