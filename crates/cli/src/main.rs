@@ -43,6 +43,47 @@ enum Command {
     /// Measure the server: req/s and latency of GetCallerIdentity, AssumeRole,
     /// durable CreateUser, and a ListUsers page in a large account.
     BenchServer(loadgen::LoadArgs),
+    /// Virtual MFA helpers.
+    #[command(subcommand)]
+    Mfa(MfaCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum MfaCmd {
+    /// Print the TOTP code of a virtual MFA device's base32 seed, as an
+    /// authenticator app shows it (e.g. the file `aws iam
+    /// create-virtual-mfa-device --outfile F --bootstrap-method
+    /// Base32StringSeed` wrote).
+    Code(MfaCodeArgs),
+}
+
+#[derive(Debug, Args)]
+struct MfaCodeArgs {
+    /// A file holding the base32 seed (standard input when `-`).
+    #[arg(long)]
+    seed_file: PathBuf,
+    /// Codes of 30-second steps from now: -1 the previous, 1 the next.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    step: i64,
+}
+
+fn mfa_code(a: &MfaCodeArgs) -> Result<ExitCode> {
+    let seed = read_input(Some(&a.seed_file))?;
+    let seed = seed.trim();
+    if seed.is_empty()
+        || !seed
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+    {
+        bail!("`{}` does not hold a base32 seed", a.seed_file.display());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let at = i64::try_from(now)? + a.step * ward_core::mfa::STEP;
+    let code = ward_core::mfa::totp_code(seed, at).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{code}");
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +236,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCmd::Eval(a)) => eval(a),
         Command::Policy(PolicyCmd::Validate(a)) => validate_cmd(a),
         Command::Policy(PolicyCmd::Bench(a)) => bench::run(a),
+        Command::Mfa(MfaCmd::Code(a)) => mfa_code(a),
     };
     match r {
         Ok(code) => code,

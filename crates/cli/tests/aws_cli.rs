@@ -761,3 +761,179 @@ fn json_logs_carry_the_request_id() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The TOTP code `ward mfa code` computes from a seed file.
+fn mfa_code(seed_file: &Path, step: i64) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(["mfa", "code", "--seed-file"])
+        .arg(seed_file)
+        .args(["--step", &step.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A virtual MFA device set up and used through the aws CLI: the seed file
+/// `--bootstrap-method Base32StringSeed` writes, enable with two codes, a
+/// role whose trust policy requires MFA assumed with a code, once.
+#[test]
+fn aws_cli_mfa() {
+    let dir = tmp("mfa");
+    let s = Server::start(&dir, "127.0.0.1:0");
+    let (id, secret) = root_key(&s);
+    configure(&s, "admin", &id, &secret, None);
+    aws(&s, "admin", &["iam", "create-user", "--user-name", "erin"]).unwrap();
+    let k = aws(
+        &s,
+        "admin",
+        &["iam", "create-access-key", "--user-name", "erin"],
+    )
+    .unwrap();
+    configure(
+        &s,
+        "erin",
+        k["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        k["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+        None,
+    );
+    let seed = dir.join("erin.seed");
+    let qr = dir.join("erin.png");
+    let dev = aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "create-virtual-mfa-device",
+            "--virtual-mfa-device-name",
+            "erin",
+            "--outfile",
+            seed.to_str().unwrap(),
+            "--bootstrap-method",
+            "Base32StringSeed",
+        ],
+    )
+    .unwrap();
+    let serial = dev["VirtualMFADevice"]["SerialNumber"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(serial, "arn:aws:iam::123456789012:mfa/erin");
+    assert_eq!(std::fs::read_to_string(&seed).unwrap().trim().len(), 64);
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "create-virtual-mfa-device",
+            "--virtual-mfa-device-name",
+            "erin-qr",
+            "--outfile",
+            qr.to_str().unwrap(),
+            "--bootstrap-method",
+            "QRCodePNG",
+        ],
+    )
+    .unwrap();
+    assert!(std::fs::read(&qr).unwrap().starts_with(b"\x89PNG"));
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "enable-mfa-device",
+            "--user-name",
+            "erin",
+            "--serial-number",
+            &serial,
+            "--authentication-code1",
+            &mfa_code(&seed, -1),
+            "--authentication-code2",
+            &mfa_code(&seed, 0),
+        ],
+    )
+    .unwrap();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}]}"#;
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "prod-deploy",
+            "--assume-role-policy-document",
+            trust,
+        ],
+    )
+    .unwrap();
+    aws(&s, "admin", &["iam", "put-user-policy", "--user-name", "erin", "--policy-name", "assume", "--policy-document", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#]).unwrap();
+    let role = "arn:aws:iam::123456789012:role/prod-deploy";
+    let e = aws(
+        &s,
+        "erin",
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            role,
+            "--role-session-name",
+            "erin",
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("(AccessDenied)") && e.contains("because no role trust policy allows"),
+        "{e}"
+    );
+    let code = mfa_code(&seed, 1);
+    let ok = aws(
+        &s,
+        "erin",
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            role,
+            "--role-session-name",
+            "erin",
+            "--serial-number",
+            &serial,
+            "--token-code",
+            &code,
+        ],
+    )
+    .unwrap();
+    assert!(ok["Credentials"]["SessionToken"].is_string());
+    let e = aws(
+        &s,
+        "erin",
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            role,
+            "--role-session-name",
+            "erin",
+            "--serial-number",
+            &serial,
+            "--token-code",
+            &code,
+        ],
+    )
+    .unwrap_err();
+    assert!(e.contains("invalid MFA one time pass code"), "{e}");
+    let listed = aws(
+        &s,
+        "admin",
+        &["iam", "list-mfa-devices", "--user-name", "erin"],
+    )
+    .unwrap();
+    assert_eq!(listed["MFADevices"][0]["SerialNumber"], serial.as_str());
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

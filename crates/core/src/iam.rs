@@ -57,6 +57,10 @@ pub(crate) mod kind {
     pub const INSTANCE_PROFILE: &str = "instance_profile";
     /// `ACCT/{role}/{instance profile}`
     pub const ROLE_PROFILE: &str = "role_profile";
+    /// Virtual MFA devices: `ACCT/{device name}`.
+    pub const MFA: &str = "mfa_device";
+    /// `ACCT/{user}/{device name}` → serial number.
+    pub const USER_MFA: &str = "user_mfa";
 }
 
 /// Tags per user, role or policy.
@@ -68,6 +72,8 @@ pub enum Taggable {
     User,
     Role,
     Policy,
+    /// By serial number.
+    MfaDevice,
 }
 
 /// Which kind of entity a policy is attached to.
@@ -240,7 +246,7 @@ pub struct Paging {
 }
 
 impl Paging {
-    fn limit(&self) -> usize {
+    pub(crate) fn limit(&self) -> usize {
         self.max_items.map_or(100, |m| m.clamp(1, 1000) as usize)
     }
 }
@@ -250,7 +256,7 @@ fn path_or_root(p: Option<&str>) -> String {
     p.filter(|p| !p.is_empty()).unwrap_or("/").to_string()
 }
 
-fn check_path(p: &str) -> ApiResult<()> {
+pub(crate) fn check_path(p: &str) -> ApiResult<()> {
     if !(p.starts_with('/') && p.ends_with('/')) || p.contains("//") {
         return Err(ApiError::validation(format!(
             "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters. Got `{p}`."
@@ -473,6 +479,19 @@ impl<S: Store> Iam<S> {
                         &format!("{account}/{g}/{new}"),
                     )?;
                 }
+                for d in move_prefix(
+                    tx,
+                    kind::USER_MFA,
+                    &format!("{account}/{old}/"),
+                    &format!("{account}/{new}/"),
+                )? {
+                    if let Some(mut dev) =
+                        get::<crate::mfa::MfaDevice>(tx, kind::MFA, &key2(account, &d))?
+                    {
+                        dev.user = Some(target.clone());
+                        put(tx, kind::MFA, &key2(account, &d), &dev)?;
+                    }
+                }
                 for id in &key_ids {
                     if let Some(mut k) = get::<AccessKey>(tx, kind::ACCESS_KEY, id)? {
                         k.user = Some(target.clone());
@@ -512,6 +531,11 @@ impl<S: Store> Iam<S> {
                     "Cannot delete entity, must remove user from all groups first.",
                 ));
             }
+            if tx.count(kind::USER_MFA, &format!("{account}/{ln}/"))? > 0 {
+                return Err(ApiError::delete_conflict(
+                    "Cannot delete entity, must delete MFA device first.",
+                ));
+            }
             tx.delete(kind::USER, &key2(account, name))?;
             Ok(())
         })
@@ -536,7 +560,7 @@ impl<S: Store> Iam<S> {
                     "Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}"
                 )));
             }
-            let secret = new_secret();
+            let secret = new_secret()?;
             let k = AccessKey {
                 id: new_access_key_id("AKIA"),
                 account: account.into(),
@@ -1457,6 +1481,7 @@ impl<S: Store> Iam<S> {
             Taggable::User => self.user_in(tx, account, name)?.tags,
             Taggable::Role => self.role_in(tx, account, name)?.tags,
             Taggable::Policy => self.find_policy(tx, name)?.tags,
+            Taggable::MfaDevice => self.mfa_tags(tx, account, name)?,
         })
     }
 
@@ -1483,6 +1508,16 @@ impl<S: Store> Iam<S> {
                 let mut p = self.find_policy(tx, name)?;
                 p.tags = tags;
                 put(tx, kind::POLICY, &key2(&p.account, &p.name), &p)
+            }
+            Taggable::MfaDevice => {
+                let mut d = self.mfa_in(tx, name)?;
+                if d.account != account {
+                    return Err(ApiError::no_such_entity(format!(
+                        "VirtualMFADevice with serial number {name} doesn't exist."
+                    )));
+                }
+                d.tags = tags;
+                put(tx, kind::MFA, &key2(account, &d.name), &d)
             }
         }
     }
@@ -1839,7 +1874,7 @@ fn no_policies_left(tx: &dyn Tx, account: &str, e: Entity, ln: &str) -> ApiResul
 
 /// One page of `kind` records under `prefix` that pass `keep`, resuming
 /// after `paging.marker`.
-fn list_filtered<T: DeserializeOwned>(
+pub(crate) fn list_filtered<T: DeserializeOwned>(
     tx: &dyn Tx,
     kind: &str,
     prefix: &str,

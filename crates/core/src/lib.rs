@@ -9,6 +9,7 @@ pub mod cache;
 pub mod crypto;
 pub mod error;
 pub mod iam;
+pub mod mfa;
 pub mod model;
 pub mod store;
 pub mod sts;

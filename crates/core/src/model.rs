@@ -228,9 +228,21 @@ pub fn iso8601(t: i64) -> String {
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     // A failing OS random source leaves zeros; ids stay well-formed, and the
-    // caller's uniqueness checks still hold. Keys use `crypto::random_key`.
+    // caller's uniqueness checks still hold. Secrets use `secret_bytes`.
     let _ = getrandom::fill(&mut b);
     b
+}
+
+/// Random bytes for a secret (key, seed): an error, never zeros, when the
+/// operating system's random source fails.
+pub fn secret_bytes<const N: usize>() -> Result<[u8; N], crate::ApiError> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| {
+        let mut a = crate::ApiError::internal();
+        a.cause = Some(format!("the random source failed: {e}"));
+        a
+    })?;
+    Ok(b)
 }
 
 const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -259,13 +271,13 @@ pub fn new_access_key_id(prefix: &str) -> String {
 }
 
 /// A secret access key: 40 characters of base64 alphabet, as AWS's.
-pub fn new_secret() -> String {
+pub fn new_secret() -> Result<String, crate::ApiError> {
     const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes: [u8; 40] = random_bytes();
-    bytes
+    let bytes: [u8; 40] = secret_bytes()?;
+    Ok(bytes
         .iter()
         .map(|b| char::from(ALPHA.get(usize::from(*b) % 64).copied().unwrap_or(b'A')))
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -289,7 +301,7 @@ mod tests {
         assert!(k
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
-        assert_eq!(new_secret().len(), 40);
-        assert_ne!(new_secret(), new_secret());
+        assert_eq!(new_secret().unwrap().len(), 40);
+        assert_ne!(new_secret().unwrap(), new_secret().unwrap());
     }
 }

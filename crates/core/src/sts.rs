@@ -67,8 +67,27 @@ fn validation(m: impl Into<String>) -> ApiError {
 }
 
 impl<S: Store> Iam<S> {
+    /// `SerialNumber` + `TokenCode` of `GetSessionToken` / `AssumeRole`:
+    /// when MFA was authenticated, if it was given. Only an IAM user (or a
+    /// user's session) has MFA devices to use.
+    fn check_mfa(
+        &self,
+        caller: &Caller,
+        serial: Option<&str>,
+        code: Option<&str>,
+        now: i64,
+    ) -> ApiResult<Option<i64>> {
+        match (serial, code) {
+            (None, None) => Ok(None),
+            (Some(serial), Some(code)) => self
+                .verify_mfa(&caller.account, caller.user_name(), serial, code, now)
+                .map(Some),
+            _ => Err(ApiError::access_denied(crate::mfa::BOTH_NEEDED)),
+        }
+    }
+
     fn issue(&self, session: Session) -> ApiResult<Credentials> {
-        let secret = new_secret();
+        let secret = new_secret()?;
         let payload = serde_json::to_string(&TokenPayload {
             session: session.clone(),
             secret: secret.clone(),
@@ -204,12 +223,30 @@ impl<S: Store> Iam<S> {
             (Some(prev), None) => prev.source_identity.clone(),
             (_, si) => si.clone(),
         };
+        // MFA: verified before the trust policy is evaluated, whose
+        // `aws:MultiFactorAuthPresent` / `aws:MultiFactorAuthAge` it sets.
+        let mfa_at = self.check_mfa(
+            caller,
+            input.serial_number.as_deref(),
+            input.token_code.as_deref(),
+            now,
+        )?;
         // Authorization: the caller's identity side and the role's trust policy.
         let trust = view.trust.clone();
         let mut extra: Vec<(String, ContextValue)> = vec![(
             "sts:RoleSessionName".into(),
             ContextValue::Single(input.role_session_name.as_str().into()),
         )];
+        if let Some(at) = mfa_at {
+            extra.push((
+                "aws:MultiFactorAuthPresent".into(),
+                ContextValue::Single("true".into()),
+            ));
+            extra.push((
+                "aws:MultiFactorAuthAge".into(),
+                ContextValue::Single((now - at).to_string().as_str().into()),
+            ));
+        }
         if let Some(x) = &input.external_id {
             extra.push((
                 "sts:ExternalId".into(),
@@ -289,8 +326,9 @@ impl<S: Store> Iam<S> {
             tags,
             transitive_tag_keys: transitive,
             source_identity: source_identity.clone(),
-            // MFA carried from the caller's session; verified codes arrive with the MFA module.
-            mfa_authenticated_at: caller.session.as_ref().and_then(|s| s.mfa_authenticated_at),
+            // MFA verified now, or carried from the caller's session.
+            mfa_authenticated_at: mfa_at
+                .or_else(|| caller.session.as_ref().and_then(|s| s.mfa_authenticated_at)),
             chained,
         };
         let credentials = self.issue(session)?;
@@ -314,6 +352,7 @@ impl<S: Store> Iam<S> {
         &self,
         caller: &Caller,
         duration: Option<u32>,
+        mfa: (Option<&str>, Option<&str>),
         info: &RequestInfo,
     ) -> ApiResult<Credentials> {
         if caller.session.is_some() {
@@ -330,6 +369,7 @@ impl<S: Store> Iam<S> {
                 if d < 900 { 900 } else { max }
             )));
         }
+        let mfa_at = self.check_mfa(caller, mfa.0, mfa.1, info.now)?;
         let session = Session {
             access_key_id: new_access_key_id("ASIA"),
             account: caller.account.clone(),
@@ -342,7 +382,7 @@ impl<S: Store> Iam<S> {
             tags: vec![],
             transitive_tag_keys: vec![],
             source_identity: None,
-            mfa_authenticated_at: None,
+            mfa_authenticated_at: mfa_at,
             chained: false,
         };
         self.issue(session)

@@ -257,7 +257,14 @@ fn error_xml(service: Service, e: &ApiError, rid: &str) -> Response {
     if let Some(cause) = &e.cause {
         tracing::error!(request_id = rid, code = e.code, cause = %cause, "internal failure");
     }
-    let body = error_response(service.xml_namespace(), ty, e.code, &e.message, rid);
+    // IAM words this one without the final period, STS with it (as AWS's
+    // own responses show, e.g. https://github.com/aws/aws-cli/issues/8918
+    // for IAM and https://github.com/broamski/aws-mfa/issues/56 for STS).
+    let message = match (service, e.code) {
+        (Service::Iam, "InvalidClientTokenId") => e.message.trim_end_matches('.'),
+        _ => e.message.as_str(),
+    };
+    let body = error_response(service.xml_namespace(), ty, e.code, message, rid);
     xml(
         StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
         body,
@@ -295,7 +302,12 @@ fn service_of(scope_service: Option<&str>, version: Option<&str>) -> Service {
 /// worker itself (their reads are served from memory or SQLite's page cache
 /// in microseconds); everything else may wait for a durable commit and runs
 /// on the blocking pool.
-fn is_read_only(action: &str) -> bool {
+fn is_read_only(p: &ward_protocol::query::Params) -> bool {
+    let action = p.action().unwrap_or("");
+    // An MFA code is recorded as used (durably) before it is accepted.
+    if p.get("TokenCode").is_some() {
+        return false;
+    }
     action.starts_with("Get")
         || action.starts_with("List")
         || action.starts_with("Simulate")
@@ -326,9 +338,7 @@ async fn handle<S: Store>(
         ward_protocol::query::Params::parse(uri.query().unwrap_or(""), &body)
             .map_err(|e| ApiError::new(e.code(), e.status(), e.to_string()))
     };
-    let read_only = params
-        .as_ref()
-        .map_or(true, |p| is_read_only(p.action().unwrap_or("")));
+    let read_only = params.as_ref().map_or(true, is_read_only);
     let (service, action, result, touch) = if read_only && !st.config.emulator {
         process(&st, &method, &uri, &headers, &body, params, source_ip, &rid)
     } else {
@@ -499,6 +509,37 @@ fn process<S: Store>(
     let key = st.signing_key(&parsed, secret.as_str());
     if let Err(e) = ward_sigv4::verify_with_key(&sreq, &parsed, &key, opts) {
         return (service, action, Err(sigv4_error(&e)), None);
+    }
+    // Credentials from `GetSessionToken` without MFA may not call IAM, and
+    // no such credentials may call STS but for `AssumeRole` and
+    // `GetCallerIdentity` (AWS: https://docs.aws.amazon.com/STS/latest/APIReference/API_GetSessionToken.html;
+    // AWS answers IAM with `InvalidClientTokenId`).
+    if let (ward_core::auth::CallerKind::UserSession { .. }, Some(s)) =
+        (&caller.kind, &caller.session)
+    {
+        if service == Service::Iam && s.mfa_authenticated_at.is_none() {
+            return (
+                service,
+                action,
+                Err(sigv4_error(&SigV4Error::InvalidClientTokenId)),
+                None,
+            );
+        }
+        if service == Service::Sts
+            && !matches!(
+                action.as_str(),
+                "AssumeRole" | "GetCallerIdentity" | "GetSessionToken"
+            )
+        {
+            return (
+                service,
+                action.clone(),
+                Err(ApiError::access_denied(format!(
+                    "Cannot call {action} with session credentials from GetSessionToken"
+                ))),
+                None,
+            );
+        }
     }
     let info = RequestInfo {
         now,

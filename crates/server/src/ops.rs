@@ -151,6 +151,11 @@ fn truncation(w: &mut XmlWriter, marker: &Option<String>) {
 }
 
 /// `arn:aws:iam::ACCOUNT:{what}{path}{name}`.
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 fn iam_arn(account: &str, what: &str, path: &str, name: &str) -> String {
     format!("arn:aws:iam::{account}:{what}{path}{name}")
 }
@@ -219,7 +224,12 @@ fn sts<S: Store>(
             let d = p
                 .get_i64("DurationSeconds")
                 .and_then(|v| u32::try_from(v).ok());
-            let c = st.iam.get_session_token(caller, d, info)?;
+            let c = st.iam.get_session_token(
+                caller,
+                d,
+                (p.get("SerialNumber"), p.get("TokenCode")),
+                info,
+            )?;
             Ok(response(ns, action, rid, |w| {
                 w.nested("Credentials", |w| {
                     w.element("AccessKeyId", &c.access_key_id);
@@ -264,11 +274,6 @@ fn sts<S: Store>(
                 serial_number: p.get("SerialNumber").map(Into::into),
                 token_code: p.get("TokenCode").map(Into::into),
             };
-            if input.serial_number.is_some() || input.token_code.is_some() {
-                return Err(not_implemented(
-                    "AssumeRole with MFA (SerialNumber/TokenCode)",
-                ));
-            }
             let out = st.iam.assume_role(caller, &input, info)?;
             Ok(response(ns, action, rid, |w| {
                 w.nested("Credentials", |w| {
@@ -828,13 +833,16 @@ fn iam<S: Store>(
                 }))
             }
         }
-        "TagUser" | "TagRole" | "TagPolicy" | "UntagUser" | "UntagRole" | "UntagPolicy"
-        | "ListUserTags" | "ListRoleTags" | "ListPolicyTags" => {
+        "TagUser" | "TagRole" | "TagPolicy" | "TagMFADevice" | "UntagUser" | "UntagRole"
+        | "UntagPolicy" | "UntagMFADevice" | "ListUserTags" | "ListRoleTags" | "ListPolicyTags"
+        | "ListMFADeviceTags" => {
             use ward_core::iam::Taggable;
             let (t, key) = if action.ends_with("User") || action.ends_with("UserTags") {
                 (Taggable::User, "UserName")
             } else if action.ends_with("Role") || action.ends_with("RoleTags") {
                 (Taggable::Role, "RoleName")
+            } else if action.ends_with("MFADevice") || action.ends_with("MFADeviceTags") {
+                (Taggable::MfaDevice, "SerialNumber")
             } else {
                 (Taggable::Policy, "PolicyArn")
             };
@@ -844,7 +852,7 @@ fn iam<S: Store>(
                 Taggable::Role => i
                     .get_role(a, name)
                     .map_or_else(|_| iam_arn(a, "role/", "", name), |r| r.arn),
-                Taggable::Policy => name.to_string(),
+                Taggable::Policy | Taggable::MfaDevice => name.to_string(),
             };
             if action.starts_with("Tag") {
                 let new = tags(p);
@@ -871,6 +879,135 @@ fn iam<S: Store>(
                     w.bool_element("IsTruncated", false);
                 }))
             }
+        }
+        // ---------- MFA devices ----------
+        "CreateVirtualMFADevice" => {
+            let name = req(p, "VirtualMFADeviceName")?;
+            let path = p.get("Path").unwrap_or("/");
+            let t = tags(p);
+            authz(&iam_arn(a, "mfa", path, name), request_tag_context(&t))?;
+            let new = i.create_virtual_mfa_device(a, name, Some(path), t, now)?;
+            Ok(response(ns, action, rid, |w| {
+                w.nested("VirtualMFADevice", |w| {
+                    w.element("SerialNumber", &new.device.serial);
+                    // Blobs travel base64-encoded; the seed itself is base32 text.
+                    w.element("Base32StringSeed", &b64(new.seed.as_bytes()));
+                    w.element("QRCodePNG", &b64(&new.qr_png));
+                    write_tags(w, &new.device.tags);
+                });
+            }))
+        }
+        "EnableMFADevice" | "ResyncMFADevice" => {
+            let user = req(p, "UserName")?;
+            let serial = req(p, "SerialNumber")?;
+            let (c1, c2) = (
+                req(p, "AuthenticationCode1")?,
+                req(p, "AuthenticationCode2")?,
+            );
+            authz(&user_arn(user)?, vec![])?;
+            if action == "EnableMFADevice" {
+                i.enable_mfa_device(a, user, serial, c1, c2, now)?;
+            } else {
+                i.resync_mfa_device(a, user, serial, c1, c2, now)?;
+            }
+            Ok(empty_response(ns, action, rid))
+        }
+        "DeactivateMFADevice" => {
+            let serial = req(p, "SerialNumber")?;
+            let user = match target_user(p)? {
+                Some(u) => u,
+                None => i
+                    .get_mfa_device(a, serial)
+                    .ok()
+                    .and_then(|d| d.user)
+                    .ok_or_else(|| {
+                        ApiError::no_such_entity(format!(
+                            "MFA Device with serial number {serial} does not exist."
+                        ))
+                    })?,
+            };
+            authz(&user_arn(&user)?, vec![])?;
+            i.deactivate_mfa_device(a, &user, serial)?;
+            Ok(empty_response(ns, action, rid))
+        }
+        "DeleteVirtualMFADevice" => {
+            let serial = req(p, "SerialNumber")?;
+            authz(serial, vec![])?;
+            i.delete_virtual_mfa_device(a, serial)?;
+            Ok(empty_response(ns, action, rid))
+        }
+        "GetMFADevice" => {
+            let serial = req(p, "SerialNumber")?;
+            let d = i.get_mfa_device(a, serial);
+            let user = match (
+                p.get("UserName"),
+                d.as_ref().ok().and_then(|d| d.user.clone()),
+            ) {
+                (Some(u), _) => Some(u.to_string()),
+                (None, u) => u,
+            };
+            match &user {
+                Some(u) => authz(&user_arn(u)?, vec![])?,
+                None => authz(serial, vec![])?,
+            }
+            let d = d?;
+            Ok(response(ns, action, rid, |w| {
+                w.opt_element("UserName", d.user.as_deref());
+                w.element("SerialNumber", &d.serial);
+                if let Some(t) = d.enabled {
+                    w.timestamp_element("EnableDate", t);
+                }
+            }))
+        }
+        "ListMFADevices" => {
+            let user = target_user(p)?;
+            let page = match &user {
+                Some(u) => {
+                    authz(&user_arn(u)?, vec![])?;
+                    i.list_mfa_devices(a, u, &paging(p))?
+                }
+                // The root user: its devices are managed outside the API.
+                None => {
+                    authz(&caller.arn, vec![])?;
+                    Page {
+                        items: vec![],
+                        marker: None,
+                    }
+                }
+            };
+            Ok(response(ns, action, rid, |w| {
+                w.list("MFADevices", &page.items, |w, d| {
+                    w.opt_element("UserName", d.user.as_deref());
+                    w.element("SerialNumber", &d.serial);
+                    if let Some(t) = d.enabled {
+                        w.timestamp_element("EnableDate", t);
+                    }
+                });
+                truncation(w, &page.marker);
+            }))
+        }
+        "ListVirtualMFADevices" => {
+            use ward_core::mfa::Assignment;
+            authz(&iam_arn(a, "mfa", "/", ""), vec![])?;
+            let which = match p.get("AssignmentStatus") {
+                Some("Assigned") => Assignment::Assigned,
+                Some("Unassigned") => Assignment::Unassigned,
+                _ => Assignment::Any,
+            };
+            let page = i.list_virtual_mfa_devices(a, which, &paging(p))?;
+            Ok(response(ns, action, rid, |w| {
+                w.list("VirtualMFADevices", &page.items, |w, (d, u)| {
+                    w.element("SerialNumber", &d.serial);
+                    if let Some(u) = u {
+                        w.nested("User", |w| write_user(w, u));
+                    }
+                    if let Some(t) = d.enabled {
+                        w.timestamp_element("EnableDate", t);
+                    }
+                    write_tags(w, &d.tags);
+                });
+                truncation(w, &page.marker);
+            }))
         }
         // ---------- account ----------
         "CreateAccountAlias" | "DeleteAccountAlias" => {

@@ -359,7 +359,11 @@ pub fn trust_account() -> String {
 fn aws_status(code: &str) -> Option<u16> {
     Some(match code {
         "ValidationError" | "MalformedPolicyDocument" | "InvalidInput" => 400,
-        "AccessDenied" | "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" => 403,
+        "AccessDenied"
+        | "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "InvalidAuthenticationCode" => 403,
         "NoSuchEntity" => 404,
         "EntityAlreadyExists" | "LimitExceeded" | "DeleteConflict" => 409,
         _ => return None,

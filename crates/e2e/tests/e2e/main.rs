@@ -18,4 +18,5 @@ mod harness;
 mod iam_groups_roles;
 mod iam_policies;
 mod iam_users;
+mod mfa;
 mod sts;
