@@ -13,6 +13,7 @@
 
 mod bench;
 mod loadgen;
+mod profiles;
 mod serve;
 
 // A faster allocator for the server's many small, short-lived allocations.
@@ -46,6 +47,9 @@ enum Command {
     /// Virtual MFA helpers.
     #[command(subcommand)]
     Mfa(MfaCmd),
+    /// Print an AWS CLI config for a user: a base profile and one profile
+    /// per role the user may assume (with `mfa_serial`), from the store.
+    Profiles(profiles::ProfilesArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,6 +241,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCmd::Validate(a)) => validate_cmd(a),
         Command::Policy(PolicyCmd::Bench(a)) => bench::run(a),
         Command::Mfa(MfaCmd::Code(a)) => mfa_code(a),
+        Command::Profiles(a) => profiles::run(a),
     };
     match r {
         Ok(code) => code,

@@ -58,7 +58,7 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
 
 /// The master key: `WARD_MASTER_KEY` (64 hex digits), or `master.key` in
 /// the data directory, generated on first start.
-fn master_key(dir: &Path) -> Result<[u8; 32]> {
+pub(crate) fn master_key(dir: &Path) -> Result<[u8; 32]> {
     let parse = |s: &str, from: &str| -> Result<[u8; 32]> {
         let bytes = hex::decode(s.trim()).with_context(|| format!("{from} is not hex"))?;
         <[u8; 32]>::try_from(bytes.as_slice())

@@ -762,6 +762,18 @@ fn json_logs_carry_the_request_id() {
     let _ = child.wait();
 }
 
+/// Wait while a TOTP step boundary is less than 3 seconds away, so codes
+/// computed by separate processes belong to the steps the test means.
+fn away_from_step_edge() {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if secs % 30 >= 27 {
+        std::thread::sleep(std::time::Duration::from_secs(31 - secs % 30));
+    }
+}
+
 /// The TOTP code `ward mfa code` computes from a seed file.
 fn mfa_code(seed_file: &Path, step: i64) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_ward"))
@@ -840,6 +852,7 @@ fn aws_cli_mfa() {
     )
     .unwrap();
     assert!(std::fs::read(&qr).unwrap().starts_with(b"\x89PNG"));
+    away_from_step_edge();
     aws(
         &s,
         "admin",
@@ -890,6 +903,7 @@ fn aws_cli_mfa() {
         e.contains("(AccessDenied)") && e.contains("because no role trust policy allows"),
         "{e}"
     );
+    away_from_step_edge();
     let code = mfa_code(&seed, 1);
     let ok = aws(
         &s,
@@ -934,6 +948,83 @@ fn aws_cli_mfa() {
     )
     .unwrap();
     assert_eq!(listed["MFADevices"][0]["SerialNumber"], serial.as_str());
+
+    // `ward profiles` writes erin's AWS CLI config: the role she may assume
+    // (with her MFA device), none she may not.
+    aws(&s, "admin", &["iam", "create-role", "--role-name", "not-for-erin", "--assume-role-policy-document", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/someone-else"},"Action":"sts:AssumeRole"}]}"#]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args([
+            "profiles",
+            "--user",
+            "erin",
+            "--endpoint-url",
+            &s.endpoint,
+            "--data-dir",
+        ])
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = String::from_utf8(out.stdout).unwrap();
+    assert!(config.contains("[profile prod-deploy]\nrole_arn = arn:aws:iam::123456789012:role/prod-deploy\nsource_profile = erin\nmfa_serial = arn:aws:iam::123456789012:mfa/erin\n"), "{config}");
+    assert!(!config.contains("not-for-erin"), "{config}");
+    let config_file = dir.join("erin-config");
+    std::fs::write(&config_file, &config).unwrap();
+    // The codes up to the next step are used up: wait for a fresh one, as a
+    // person would.
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::thread::sleep(std::time::Duration::from_secs(31 - secs % 30));
+    // The aws CLI asks for the code (on stdin: no terminal) and assumes
+    // the role through the profile, endpoint included.
+    let mut child = Command::new("setsid")
+        .arg(aws_cli())
+        .args([
+            "sts",
+            "get-caller-identity",
+            "--output",
+            "json",
+            "--profile",
+            "prod-deploy",
+        ])
+        .env("AWS_CONFIG_FILE", &config_file)
+        // The CLI caches assumed-role credentials under ~/.aws/cli/cache:
+        // keep this run's cache to itself.
+        .env("HOME", &dir)
+        .env("AWS_SHARED_CREDENTIALS_FILE", s.dir.join("aws-credentials"))
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_DEFAULT_REGION")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{}", mfa_code(&seed, 1)).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let me: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        me["Arn"],
+        "arn:aws:sts::123456789012:assumed-role/prod-deploy/erin"
+    );
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
