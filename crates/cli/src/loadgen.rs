@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use ward_core::crypto::Sealer;
 use ward_core::iam::{Entity, Iam};
+use ward_core::model::now;
 use ward_core::store::Store;
 use ward_server::{AppState, Config};
 use ward_sigv4::SecretKey;
@@ -190,12 +191,6 @@ async fn drive(
         p99_us: pct(0.99),
         errors: errors.load(Ordering::Relaxed),
     })
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
 pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {

@@ -81,10 +81,7 @@ fn mfa_code(a: &MfaCodeArgs) -> Result<ExitCode> {
     {
         bail!("`{}` does not hold a base32 seed", a.seed_file.display());
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
-    let at = i64::try_from(now)? + a.step * ward_core::mfa::STEP;
+    let at = ward_core::model::now() + a.step * ward_core::mfa::STEP;
     let code = ward_core::mfa::totp_code(seed, at).map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{code}");
     Ok(ExitCode::SUCCESS)

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use ward_core::auth::{Caller, CallerKind, RequestInfo};
 use ward_core::crypto::Sealer;
 use ward_core::iam::{Iam, Paging};
+use ward_core::model::now;
 use ward_core::store::Store;
 use ward_policy::ContextValue;
 use ward_store::SqliteStore;
@@ -41,12 +42,6 @@ pub struct ProfilesArgs {
     /// The base profile's name (default: the user name).
     #[arg(long)]
     base_profile: Option<String>,
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The config text for `args` over an opened `iam`.

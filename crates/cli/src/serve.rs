@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use ward_core::crypto::Sealer;
 use ward_core::iam::Iam;
+use ward_core::model::now;
 use ward_core::store::{MemStore, Store};
 use ward_server::{AppState, Config};
 use ward_store::SqliteStore;
@@ -76,12 +77,6 @@ pub(crate) fn master_key(dir: &Path) -> Result<[u8; 32]> {
     let k = Sealer::generate_key();
     write_private(&path, format!("{}\n", hex::encode(*k)).as_bytes())?;
     Ok(*k)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {

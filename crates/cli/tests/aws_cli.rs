@@ -33,6 +33,31 @@ fn aws_cli() -> PathBuf {
     panic!("the aws CLI is needed: run ./test.sh, which installs it into .venv/");
 }
 
+/// Start `ward ARGS` (a `serve`) with `envs` and without `WARD_MASTER_KEY`;
+/// the child (stderr piped when `stderr` is set) and the endpoint its first
+/// line names.
+fn spawn_ward(args: &[&str], envs: &[(&str, &str)], stderr: bool) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(args)
+        .env_remove("WARD_MASTER_KEY")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(if stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let endpoint = first.rsplit(' ').next().unwrap().to_string();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{first}");
+    // Keep draining stdout in the background.
+    std::thread::spawn(move || for _ in lines {});
+    (child, endpoint)
+}
+
 struct Server {
     child: Child,
     endpoint: String,
@@ -42,21 +67,18 @@ struct Server {
 impl Server {
     fn start(dir: &Path, listen: &str) -> Server {
         std::fs::create_dir_all(dir).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
-            .args(["serve", "--listen", listen, "--data-dir"])
-            .arg(dir.join("data"))
-            .env_remove("WARD_MASTER_KEY")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(out).lines();
-        let first = lines.next().unwrap().unwrap();
-        let endpoint = first.rsplit(' ').next().unwrap().to_string();
-        assert!(endpoint.starts_with("http://127.0.0.1:"), "{first}");
-        // Keep draining stdout in the background.
-        std::thread::spawn(move || for _ in lines {});
+        let data = dir.join("data");
+        let (child, endpoint) = spawn_ward(
+            &[
+                "serve",
+                "--listen",
+                listen,
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+            &[],
+            false,
+        );
         Server {
             child,
             endpoint,
@@ -591,21 +613,27 @@ fn acknowledged_writes_survive_kill_9() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A bare HTTP POST (for the emulator's control endpoints).
-fn post(endpoint: &str, path: &str, body: &str) -> (u16, String) {
+/// A bare HTTP POST: status, response head, body.
+fn post_raw(endpoint: &str, path: &str, body: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let addr = endpoint.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (status, head.to_string(), body.to_string())
+}
+
+/// A bare HTTP POST (for the emulator's control endpoints): status and body.
+fn post(endpoint: &str, path: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = post_raw(endpoint, path, body);
     (status, body)
 }
 
@@ -613,22 +641,11 @@ fn post(endpoint: &str, path: &str, body: &str) -> (u16, String) {
 fn emulator_mode_like_moto_server() {
     let dir = tmp("emulator");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(["serve", "--emulator", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let endpoint = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
+    let (child, endpoint) = spawn_ward(
+        &["serve", "--emulator", "--listen", "127.0.0.1:0"],
+        &[],
+        false,
+    );
     let s = Server {
         child,
         endpoint,
@@ -692,31 +709,18 @@ fn emulator_mode_like_moto_server() {
 /// stderr, carrying the request id the response's `x-amzn-RequestId` has.
 #[test]
 fn json_logs_carry_the_request_id() {
-    use std::io::{Read, Write};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args([
+    let (mut child, endpoint) = spawn_ward(
+        &[
             "serve",
             "--emulator",
             "--listen",
             "127.0.0.1:0",
             "--log-format",
             "json",
-        ])
-        .env("WARD_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let endpoint = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
+        ],
+        &[("WARD_LOG", "info")],
+        true,
+    );
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -724,18 +728,12 @@ fn json_logs_carry_the_request_id() {
             let _ = tx.send(l);
         }
     });
-    let addr = endpoint.trim_start_matches("http://");
-    let body = "Action=GetCallerIdentity&Version=2011-06-15";
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let rid = out
+    let (_, head, _) = post_raw(
+        &endpoint,
+        "/",
+        "Action=GetCallerIdentity&Version=2011-06-15",
+    );
+    let rid = head
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
@@ -762,13 +760,17 @@ fn json_logs_carry_the_request_id() {
     let _ = child.wait();
 }
 
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 /// Wait while a TOTP step boundary is less than 3 seconds away, so codes
 /// computed by separate processes belong to the steps the test means.
 fn away_from_step_edge() {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let secs = unix_secs();
     if secs % 30 >= 27 {
         std::thread::sleep(std::time::Duration::from_secs(31 - secs % 30));
     }
@@ -976,11 +978,7 @@ fn aws_cli_mfa() {
     std::fs::write(&config_file, &config).unwrap();
     // The codes up to the next step are used up: wait for a fresh one, as a
     // person would.
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    std::thread::sleep(std::time::Duration::from_secs(31 - secs % 30));
+    std::thread::sleep(std::time::Duration::from_secs(31 - unix_secs() % 30));
     // The aws CLI asks for the code (on stdin: no terminal) and assumes
     // the role through the profile, endpoint included.
     let mut child = Command::new("setsid")

@@ -252,7 +252,7 @@ impl Paging {
 }
 
 /// Normalize a path: absent is `/`.
-fn path_or_root(p: Option<&str>) -> String {
+pub(crate) fn path_or_root(p: Option<&str>) -> String {
     p.filter(|p| !p.is_empty()).unwrap_or("/").to_string()
 }
 
@@ -300,7 +300,7 @@ impl<S: Store> Iam<S> {
         }
     }
 
-    fn arn(&self, account: &str, what: &str, path: &str, name: &str) -> String {
+    pub(crate) fn arn(&self, account: &str, what: &str, path: &str, name: &str) -> String {
         format!("arn:{}:iam::{account}:{what}{path}{name}", self.partition)
     }
 

@@ -17,7 +17,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::iam::{get, key2, kind, lc, put, Iam, Page, Paging};
-use crate::model::{iso8601, Tag, User};
+use crate::model::{Tag, User};
 use crate::store::{Store, Tx};
 use serde::{Deserialize, Serialize};
 use totp_rs::{Algorithm, Secret, TOTP};
@@ -125,11 +125,6 @@ fn invalid_code() -> ApiError {
     )
 }
 
-/// Why an MFA verification failed (all are `AccessDenied` to the caller).
-fn mfa_denied(msg: &str) -> ApiError {
-    ApiError::access_denied(msg.to_string())
-}
-
 const NOT_ASSOCIATED: &str = "MultiFactorAuthentication failed, unable to validate MFA code.  Please verify your MFA serial number is valid and associated with this user.";
 const BAD_CODE: &str = "MultiFactorAuthentication failed with invalid MFA one time pass code.";
 const TOO_MANY: &str =
@@ -210,14 +205,14 @@ impl<S: Store> Iam<S> {
         tags: Vec<Tag>,
         now: i64,
     ) -> ApiResult<NewMfaDevice> {
-        let path = path.unwrap_or("/").to_string();
+        let path = crate::iam::path_or_root(path);
         crate::iam::check_path(&path)?;
         let raw: [u8; SEED_BYTES] = crate::model::secret_bytes()?;
         let seed = match Secret::Raw(raw.to_vec()).to_encoded() {
             Secret::Encoded(s) => s,
             Secret::Raw(_) => return Err(ApiError::internal()),
         };
-        let serial = format!("arn:{}:iam::{account}:mfa{path}{name}", self.partition);
+        let serial = self.arn(account, "mfa", &path, name);
         let label = format!("Ward:{name}@{account}");
         let uri = format!(
             "otpauth://totp/{}?secret={seed}&issuer=Ward",
@@ -506,7 +501,7 @@ impl<S: Store> Iam<S> {
         })?;
         match outcome {
             Ok(()) => Ok(now),
-            Err(msg) => Err(mfa_denied(msg)),
+            Err(msg) => Err(ApiError::access_denied(msg)),
         }
     }
 
@@ -518,11 +513,6 @@ impl<S: Store> Iam<S> {
         }
         Ok(d.tags)
     }
-}
-
-/// `EnableDate` and friends as AWS writes them.
-pub fn enable_date(d: &MfaDevice) -> Option<String> {
-    d.enabled.map(iso8601)
 }
 
 #[cfg(test)]

@@ -203,6 +203,13 @@ pub struct InstanceProfile {
 }
 
 /// ISO 8601 in UTC, as AWS writes timestamps: `2026-11-29T18:35:24Z`.
+/// Seconds since the Unix epoch, now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 pub fn iso8601(t: i64) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);

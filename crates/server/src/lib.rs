@@ -18,9 +18,10 @@ use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use ward_core::auth::{CredentialError, RequestInfo};
 use ward_core::iam::Iam;
+use ward_core::model::now;
 use ward_core::store::Store;
 use ward_core::ApiError;
 use ward_protocol::error::{error_response, ErrorType};
@@ -228,12 +229,6 @@ async fn metrics_handler<S: Store>(State(st): State<Arc<AppState<S>>>) -> Respon
     }
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// A request id in UUID form, as AWS's (unique, not secret: a fast
 /// thread-local generator, no system call per request).
 pub fn request_id() -> String {
@@ -257,14 +252,7 @@ fn error_xml(service: Service, e: &ApiError, rid: &str) -> Response {
     if let Some(cause) = &e.cause {
         tracing::error!(request_id = rid, code = e.code, cause = %cause, "internal failure");
     }
-    // IAM words this one without the final period, STS with it (as AWS's
-    // own responses show, e.g. https://github.com/aws/aws-cli/issues/8918
-    // for IAM and https://github.com/broamski/aws-mfa/issues/56 for STS).
-    let message = match (service, e.code) {
-        (Service::Iam, "InvalidClientTokenId") => e.message.trim_end_matches('.'),
-        _ => e.message.as_str(),
-    };
-    let body = error_response(service.xml_namespace(), ty, e.code, message, rid);
+    let body = error_response(service.xml_namespace(), ty, e.code, &e.message, rid);
     xml(
         StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
         body,
@@ -285,8 +273,17 @@ fn xml(status: StatusCode, body: String, rid: &str) -> Response {
     r
 }
 
-fn sigv4_error(e: &SigV4Error) -> ApiError {
-    ApiError::new(e.code(), e.status(), e.message())
+/// A SigV4 failure as the service answers it: IAM words
+/// `InvalidClientTokenId` without the final period, STS with it (AWS's own
+/// responses: https://github.com/aws/aws-cli/issues/8918 for IAM,
+/// https://github.com/broamski/aws-mfa/issues/56 for STS).
+fn sigv4_error(service: Service, e: &SigV4Error) -> ApiError {
+    let message = e.message();
+    let message = match (service, e) {
+        (Service::Iam, SigV4Error::InvalidClientTokenId) => message.trim_end_matches('.'),
+        _ => message.as_str(),
+    };
+    ApiError::new(e.code(), e.status(), message)
 }
 
 /// Which service a request is for: the credential scope's, else guessed
@@ -475,7 +472,7 @@ fn process<S: Store>(
     }
     let parsed = match parsed {
         Ok(p) => p,
-        Err(e) => return (service, action, Err(sigv4_error(&e)), None),
+        Err(e) => return (service, action, Err(sigv4_error(service, &e)), None),
     };
     let (caller, secret) =
         match st
@@ -487,7 +484,7 @@ fn process<S: Store>(
                 return (
                     service,
                     action,
-                    Err(sigv4_error(&SigV4Error::InvalidClientTokenId)),
+                    Err(sigv4_error(service, &SigV4Error::InvalidClientTokenId)),
                     None,
                 )
             }
@@ -495,7 +492,7 @@ fn process<S: Store>(
                 return (
                     service,
                     action,
-                    Err(sigv4_error(&SigV4Error::ExpiredToken)),
+                    Err(sigv4_error(service, &SigV4Error::ExpiredToken)),
                     None,
                 )
             }
@@ -508,7 +505,7 @@ fn process<S: Store>(
     };
     let key = st.signing_key(&parsed, secret.as_str());
     if let Err(e) = ward_sigv4::verify_with_key(&sreq, &parsed, &key, opts) {
-        return (service, action, Err(sigv4_error(&e)), None);
+        return (service, action, Err(sigv4_error(service, &e)), None);
     }
     // Credentials from `GetSessionToken` without MFA may not call IAM, and
     // no such credentials may call STS but for `AssumeRole` and
@@ -521,7 +518,7 @@ fn process<S: Store>(
             return (
                 service,
                 action,
-                Err(sigv4_error(&SigV4Error::InvalidClientTokenId)),
+                Err(sigv4_error(service, &SigV4Error::InvalidClientTokenId)),
                 None,
             );
         }
