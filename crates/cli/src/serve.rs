@@ -38,6 +38,16 @@ pub struct ServeArgs {
     /// comes from `WARD_LOG` (e.g. `info` logs every request; default `warn`).
     #[arg(long, env = "WARD_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    /// Testing aid: run the server's clock this many seconds ahead of the
+    /// system's, e.g. to watch temporary credentials expire. Requests signed
+    /// at real time then fail the 15-minute SigV4 skew check.
+    #[arg(
+        long,
+        env = "WARD_CLOCK_OFFSET",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    clock_offset: i64,
 }
 
 /// Write a file readable only by its owner.
@@ -89,6 +99,13 @@ pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
         logs.json().flatten_event(true).init();
     } else {
         logs.init();
+    }
+    if args.clock_offset != 0 {
+        ward_core::model::set_clock_offset(args.clock_offset);
+        tracing::warn!(
+            seconds = args.clock_offset,
+            "the server's clock runs ahead of the system's (--clock-offset)"
+        );
     }
     if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
         bail!("--account-id must be 12 digits, not `{}`", args.account_id);

@@ -203,11 +203,20 @@ pub struct InstanceProfile {
 }
 
 /// ISO 8601 in UTC, as AWS writes timestamps: `2026-11-29T18:35:24Z`.
-/// Seconds since the Unix epoch, now.
+static CLOCK_OFFSET: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Run this process's clock `secs` seconds ahead of the system's (a testing
+/// aid: `ward serve --clock-offset`, to see temporary credentials expire).
+pub fn set_clock_offset(secs: i64) {
+    CLOCK_OFFSET.store(secs, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Seconds since the Unix epoch, now (plus the clock offset, if one is set).
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
+    let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    t.saturating_add(CLOCK_OFFSET.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 pub fn iso8601(t: i64) -> String {

@@ -317,23 +317,36 @@ async fn handle<S: Store>(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let started = Instant::now();
     let rid = request_id();
     let source_ip = Some(peer.ip().to_string());
-    let params = if body.len() > MAX_BODY {
-        Err(ApiError::new(
-            "RequestEntityTooLarge",
-            413,
-            format!(
-                "Request body of {} bytes exceeds the limit of {MAX_BODY} bytes",
-                body.len()
-            ),
-        ))
-    } else {
-        ward_protocol::query::Params::parse(uri.query().unwrap_or(""), &body)
-            .map_err(|e| ApiError::new(e.code(), e.status(), e.to_string()))
+    // Read at most MAX_BODY bytes: a larger body (by its Content-Length, or
+    // as it streams in) is refused before it is buffered or hashed.
+    let (body, params) = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => {
+            let params = ward_protocol::query::Params::parse(uri.query().unwrap_or(""), &body)
+                .map_err(|e| ApiError::new(e.code(), e.status(), e.to_string()));
+            (body, params)
+        }
+        Err(e) => {
+            let too_large = e.into_inner().is::<http_body_util::LengthLimitError>();
+            let err = if too_large {
+                ApiError::new(
+                    "RequestEntityTooLarge",
+                    413,
+                    format!("Request body exceeds the limit of {MAX_BODY} bytes"),
+                )
+            } else {
+                ApiError::new(
+                    "IncompleteBody",
+                    400,
+                    "The request body ended before the length its headers announced",
+                )
+            };
+            (Bytes::new(), Err(err))
+        }
     };
     let read_only = params.as_ref().map_or(true, is_read_only);
     let (service, action, result, touch) = if read_only && !st.config.emulator {

@@ -159,6 +159,65 @@ fn read_root_credentials(path: &Path) -> Creds {
     }
 }
 
+/// Start `ward serve` on the data directory under `dir` (appending to its
+/// log there); the child and its endpoint.
+fn spawn(dir: &Path, extra: &[&str]) -> (Child, String) {
+    let bin = ward_binary();
+    let data = dir.join("data");
+    let log_path = dir.join("ward.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .expect("the server's log file");
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--account-id", ACCOUNT])
+        .args(["--region", "us-east-1", "--data-dir"])
+        .arg(&data)
+        .args(extra);
+    // No setting from the environment (`WARD_EMULATOR`, `WARD_MASTER_KEY`,
+    // ...) may change the server under test.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("WARD_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .env("WARD_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let stdout = child.stdout.take().expect("the server's stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        const PREFIX: &str = "Ward is serving IAM and STS at ";
+        // Read every line, so that the server never writes to a closed pipe.
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix(PREFIX) {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let endpoint = match rx.recv_timeout(START_TIMEOUT) {
+        Ok(url) => url,
+        Err(e) => {
+            let _ = child.kill();
+            let status = child.wait();
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!("`ward serve` printed no address ({e}; exit: {status:?}); its log:\n{log}");
+        }
+    };
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "unexpected endpoint {endpoint}"
+    );
+    (child, endpoint)
+}
+
 /// A running `ward serve`, killed (by PID) when dropped.
 #[derive(Debug)]
 pub struct Ward {
@@ -173,59 +232,12 @@ pub struct Ward {
 impl Ward {
     /// Start a server with a fresh data directory on `127.0.0.1:0`.
     pub fn start() -> Ward {
-        let bin = ward_binary();
         let dir = tempfile::Builder::new()
             .prefix("ward-e2e-")
             .tempdir()
             .expect("a temporary directory");
-        let data = dir.path().join("data");
-        let log_path = dir.path().join("ward.log");
-        let log = std::fs::File::create(&log_path).expect("the server's log file");
-        let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--account-id", ACCOUNT])
-            .args(["--region", "us-east-1", "--data-dir"])
-            .arg(&data);
-        // No setting from the environment (`WARD_EMULATOR`, `WARD_MASTER_KEY`,
-        // ...) may change the server under test.
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("WARD_") {
-                cmd.env_remove(k);
-            }
-        }
-        let mut child = cmd
-            .env("WARD_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let stdout = child.stdout.take().expect("the server's stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            const PREFIX: &str = "Ward is serving IAM and STS at ";
-            // Read every line, so that the server never writes to a closed pipe.
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix(PREFIX) {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        let endpoint = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(url) => url,
-            Err(e) => {
-                let _ = child.kill();
-                let status = child.wait();
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                panic!("`ward serve` printed no address ({e}; exit: {status:?}); its log:\n{log}");
-            }
-        };
-        assert!(
-            endpoint.starts_with("http://127.0.0.1:"),
-            "unexpected endpoint {endpoint}"
-        );
-        let root = read_root_credentials(&data.join("root-credentials"));
+        let (child, endpoint) = spawn(dir.path(), &[]);
+        let root = read_root_credentials(&dir.path().join("data/root-credentials"));
         // Plain HTTP (no TLS) with the SDK's own hyper-based client.
         let http = aws_smithy_http_client::Builder::new().build_http();
         Ward {
@@ -235,6 +247,16 @@ impl Ward {
             http,
             dir,
         }
+    }
+
+    /// Stop the server (SIGKILL) and start it again on the same data
+    /// directory with `extra` arguments; the endpoint may change.
+    pub fn restart(&mut self, extra: &[&str]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, endpoint) = spawn(self.dir.path(), extra);
+        self.child = child;
+        self.endpoint = endpoint;
     }
 
     /// The server's log (its stderr) so far.
@@ -364,6 +386,7 @@ fn aws_status(code: &str) -> Option<u16> {
         | "SignatureDoesNotMatch"
         | "ExpiredToken"
         | "InvalidAuthenticationCode" => 403,
+        "RequestEntityTooLarge" => 413,
         "NoSuchEntity" => 404,
         "EntityAlreadyExists" | "LimitExceeded" | "DeleteConflict" => 409,
         _ => return None,

@@ -538,3 +538,35 @@ async fn inline_policies_of_a_role() {
         .is_empty());
     iam.delete_role().role_name("worker").send().await.unwrap();
 }
+
+/// A request body over the 1 MiB cap is refused before it is read whole,
+/// with an XML error the SDK understands; nothing is created.
+#[tokio::test]
+async fn an_oversized_request_is_refused() {
+    let w = Ward::start();
+    let iam = w.root_iam();
+    let huge = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{}","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}]}}"#,
+        "x".repeat(1 << 20)
+    );
+    let (code, message) = crate::harness::error_of(
+        iam.create_policy()
+            .policy_name("huge")
+            .policy_document(huge)
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "RequestEntityTooLarge",
+            "Request body exceeds the limit of 1048576 bytes"
+        )
+    );
+    assert!(iam
+        .get_policy()
+        .policy_arn(arn("policy/huge"))
+        .send()
+        .await
+        .is_err());
+}

@@ -385,3 +385,63 @@ async fn get_session_token_for_a_user() {
          Member must have value greater than or equal to 900",
     );
 }
+
+/// Temporary credentials stop working when they expire: the server is
+/// restarted on the same data directory with its clock 901 s ahead, past
+/// the 900 s sessions.
+#[tokio::test]
+async fn temporary_credentials_expire() {
+    let mut w = Ward::start();
+    let lee = w.user_with_key("lee").await;
+    w.put_user_policy("lee", "assume", &allow(&["sts:AssumeRole"], "*"))
+        .await;
+    w.root_iam()
+        .create_role()
+        .role_name("short")
+        .assume_role_policy_document(trust_account())
+        .send()
+        .await
+        .unwrap();
+    let to_creds = |c: &aws_sdk_sts::types::Credentials| {
+        Creds::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token()),
+        )
+    };
+    let session = to_creds(
+        w.sts(&lee)
+            .get_session_token()
+            .duration_seconds(900)
+            .send()
+            .await
+            .unwrap()
+            .credentials()
+            .unwrap(),
+    );
+    let role = to_creds(
+        w.sts(&lee)
+            .assume_role()
+            .role_arn(arn("role/short"))
+            .role_session_name("lee")
+            .duration_seconds(900)
+            .send()
+            .await
+            .unwrap()
+            .credentials()
+            .unwrap(),
+    );
+    // Both work now, and still after a restart (the tokens are sealed
+    // with the data directory's master key).
+    w.restart(&[]);
+    w.sts(&session).get_caller_identity().send().await.unwrap();
+    w.sts(&role).get_caller_identity().send().await.unwrap();
+    w.restart(&["--clock-offset", "901"]);
+    for creds in [&session, &role] {
+        assert_error(
+            w.sts(creds).get_caller_identity().send().await,
+            "ExpiredToken",
+            "The security token included in the request is expired",
+        );
+    }
+}
