@@ -1026,3 +1026,271 @@ fn aws_cli_mfa() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An organization run with `aws organizations`: accounts, OUs, SCPs; an
+/// SCP denies in a member account what its role's policy allows; a
+/// cross-account `AssumeRole` needs both the trust policy and the caller's
+/// own identity policy.
+#[test]
+fn aws_cli_organizations() {
+    let dir = tmp("orgs");
+    let s = Server::start(&dir, "127.0.0.1:0");
+    let (id, secret) = root_key(&s);
+    configure(&s, "admin", &id, &secret, None);
+    let org = |args: &[&str]| {
+        let mut v = vec!["organizations"];
+        v.extend_from_slice(args);
+        aws(&s, "admin", &v)
+    };
+    let o = org(&["create-organization", "--feature-set", "ALL"]).unwrap();
+    let org_id = o["Organization"]["Id"].as_str().unwrap().to_string();
+    assert!(org_id.starts_with("o-"), "{o}");
+    assert_eq!(o["Organization"]["MasterAccountId"], "123456789012");
+    let e = org(&["create-organization"]).unwrap_err();
+    assert!(e.contains("(AlreadyInOrganizationException)"), "{e}");
+    let roots = org(&["list-roots"]).unwrap();
+    let root = roots["Roots"][0]["Id"].as_str().unwrap().to_string();
+    org(&[
+        "enable-policy-type",
+        "--root-id",
+        &root,
+        "--policy-type",
+        "SERVICE_CONTROL_POLICY",
+    ])
+    .unwrap();
+
+    // A new account, created at once, with its access role.
+    let st = org(&[
+        "create-account",
+        "--email",
+        "prod@example.com",
+        "--account-name",
+        "prod",
+    ])
+    .unwrap();
+    let req = st["CreateAccountStatus"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let st = org(&[
+        "describe-create-account-status",
+        "--create-account-request-id",
+        &req,
+    ])
+    .unwrap();
+    assert_eq!(st["CreateAccountStatus"]["State"], "SUCCEEDED");
+    let prod = st["CreateAccountStatus"]["AccountId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let accounts = org(&["list-accounts"]).unwrap();
+    assert_eq!(accounts["Accounts"].as_array().unwrap().len(), 2);
+    let ou = org(&[
+        "create-organizational-unit",
+        "--parent-id",
+        &root,
+        "--name",
+        "Prod",
+    ])
+    .unwrap();
+    let ou = ou["OrganizationalUnit"]["Id"].as_str().unwrap().to_string();
+    org(&[
+        "move-account",
+        "--account-id",
+        &prod,
+        "--source-parent-id",
+        &root,
+        "--destination-parent-id",
+        &ou,
+    ])
+    .unwrap();
+    let parents = org(&["list-parents", "--child-id", &prod]).unwrap();
+    assert_eq!(parents["Parents"][0]["Id"], ou.as_str());
+
+    // A guardrail on the Prod OU.
+    let guard = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["iam:CreateUser","organizations:LeaveOrganization"],"Resource":"*"}]}"#;
+    let p = org(&[
+        "create-policy",
+        "--type",
+        "SERVICE_CONTROL_POLICY",
+        "--name",
+        "guard",
+        "--description",
+        "no users in prod",
+        "--content",
+        guard,
+    ])
+    .unwrap();
+    let pid = p["Policy"]["PolicySummary"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    org(&["attach-policy", "--policy-id", &pid, "--target-id", &ou]).unwrap();
+    let on_ou = org(&[
+        "list-policies-for-target",
+        "--target-id",
+        &ou,
+        "--filter",
+        "SERVICE_CONTROL_POLICY",
+    ])
+    .unwrap();
+    let names: Vec<&str> = on_ou["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["Name"].as_str().unwrap())
+        .collect();
+    let mut names = names;
+    names.sort_unstable();
+    assert_eq!(names, ["FullAWSAccess", "guard"]);
+    let e = org(&[
+        "detach-policy",
+        "--policy-id",
+        "p-FullAWSAccess",
+        "--target-id",
+        &prod,
+    ])
+    .unwrap_err();
+    assert!(e.contains("(ConstraintViolationException)"), "{e}");
+    let e = org(&[
+        "create-policy",
+        "--type",
+        "SERVICE_CONTROL_POLICY",
+        "--name",
+        "bad",
+        "--description",
+        "",
+        "--content",
+        "{\"Statement\":[]",
+    ])
+    .unwrap_err();
+    assert!(e.contains("(MalformedPolicyDocumentException)"), "{e}");
+
+    // A management-account user reaches prod through the access role: the
+    // role's trust policy (naming the management account) and the user's
+    // own identity policy must both allow. Root credentials may not.
+    let role = format!("arn:aws:iam::{prod}:role/OrganizationAccountAccessRole");
+    let e = aws(
+        &s,
+        "admin",
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            &role,
+            "--role-session-name",
+            "root",
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("Roles may not be assumed by root accounts."),
+        "{e}"
+    );
+    aws(&s, "admin", &["iam", "create-user", "--user-name", "dev"]).unwrap();
+    let k = aws(
+        &s,
+        "admin",
+        &["iam", "create-access-key", "--user-name", "dev"],
+    )
+    .unwrap();
+    configure(
+        &s,
+        "dev",
+        k["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        k["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+        None,
+    );
+    let e = aws(
+        &s,
+        "dev",
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            &role,
+            "--role-session-name",
+            "dev",
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("(AccessDenied)")
+            && e.contains("because no identity-based policy allows the sts:AssumeRole action"),
+        "{e}"
+    );
+    aws(&s, "admin", &["iam", "put-user-policy", "--user-name", "dev", "--policy-name", "assume", "--policy-document", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#]).unwrap();
+    let c = aws(
+        &s,
+        "dev",
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            &role,
+            "--role-session-name",
+            "dev",
+        ],
+    )
+    .unwrap();
+    let cred = |c: &Value, k: &str| c["Credentials"][k].as_str().unwrap().to_string();
+    configure(
+        &s,
+        "prod-admin",
+        &cred(&c, "AccessKeyId"),
+        &cred(&c, "SecretAccessKey"),
+        Some(&cred(&c, "SessionToken")),
+    );
+    let me = aws(&s, "prod-admin", &["sts", "get-caller-identity"]).unwrap();
+    assert_eq!(me["Account"], prod.as_str());
+
+    // In prod the role's AdministratorAccess is cut by the OU's SCP.
+    aws(&s, "prod-admin", &["iam", "list-users"]).unwrap();
+    aws(
+        &s,
+        "prod-admin",
+        &["iam", "create-group", "--group-name", "ops"],
+    )
+    .unwrap();
+    let e = aws(
+        &s,
+        "prod-admin",
+        &["iam", "create-user", "--user-name", "x"],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("(AccessDenied)")
+            && e.contains("with an explicit deny in a service control policy"),
+        "{e}"
+    );
+    // The member account sees the organization but cannot run it.
+    let d = aws(
+        &s,
+        "prod-admin",
+        &["organizations", "describe-organization"],
+    )
+    .unwrap();
+    assert_eq!(d["Organization"]["Id"], org_id.as_str());
+    let e = aws(&s, "prod-admin", &["organizations", "list-accounts"]).unwrap_err();
+    assert!(e.contains("(AccessDeniedException)"), "{e}");
+
+    // Once the trust policy no longer names the management account, the
+    // user's own permission is not enough.
+    aws(&s, "prod-admin", &["iam", "update-assume-role-policy", "--role-name", "OrganizationAccountAccessRole", "--policy-document", &format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{prod}:root"}},"Action":"sts:AssumeRole"}}]}}"#)]).unwrap();
+    let e = aws(
+        &s,
+        "dev",
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            &role,
+            "--role-session-name",
+            "dev",
+        ],
+    )
+    .unwrap_err();
+    assert!(e.contains("(AccessDenied)"), "{e}");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

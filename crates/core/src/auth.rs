@@ -272,6 +272,13 @@ impl<S: Store> Iam<S> {
     pub fn context(&self, caller: &Caller, info: &RequestInfo) -> ApiResult<Context> {
         let mut c = Context::new();
         c.set("aws:PrincipalAccount", &caller.account);
+        if let Some(ov) = self.org_view(&caller.account)? {
+            c.set("aws:PrincipalOrgID", &ov.org_id);
+            c.insert(
+                "aws:PrincipalOrgPaths",
+                ContextValue::Multi(vec![ov.path.as_str().into()]),
+            );
+        }
         c.set("aws:userid", &caller.user_id);
         c.set("aws:CurrentTime", &iso(info.now));
         c.set("aws:EpochTime", &info.now.to_string());
@@ -367,6 +374,26 @@ impl<S: Store> Iam<S> {
         }
         let mut layers = self.layers(caller)?;
         layers.resource = resource_layer;
+        // Organizations: the caller's account's SCPs; the resource account's
+        // RCPs for the services RCPs govern.
+        if let Some(ov) = self.org_view(&caller.account)? {
+            layers.scp = ov.scp.clone();
+        }
+        let res_account = resource
+            .split(':')
+            .nth(4)
+            .filter(|a| !a.is_empty())
+            .unwrap_or(&caller.account);
+        if let Some(rv) = self.org_view(res_account)? {
+            ctx.set("aws:ResourceOrgID", &rv.org_id);
+            ctx.insert(
+                "aws:ResourceOrgPaths",
+                ContextValue::Multi(vec![rv.path.as_str().into()]),
+            );
+            if Self::rcp_applies(action) {
+                layers.rcp = rv.rcp.clone();
+            }
+        }
         let req = Request::new(&caller.arn, action, resource, None, ctx);
         let d = evaluate(&req, &layers);
         if d.is_allowed() {

@@ -145,7 +145,11 @@ pub(crate) fn put<T: Serialize>(tx: &mut dyn TxMut, kind: &str, key: &str, v: &T
 }
 
 /// Every record of `kind` under `prefix`, in key order.
-fn scan_all_raw(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<(String, Vec<u8>)>> {
+pub(crate) fn scan_all_raw(
+    tx: &dyn Tx,
+    kind: &str,
+    prefix: &str,
+) -> ApiResult<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -161,14 +165,18 @@ fn scan_all_raw(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<(String,
     }
 }
 
-fn scan_all<T: DeserializeOwned>(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<T>> {
+pub(crate) fn scan_all<T: DeserializeOwned>(
+    tx: &dyn Tx,
+    kind: &str,
+    prefix: &str,
+) -> ApiResult<Vec<T>> {
     scan_all_raw(tx, kind, prefix)?
         .iter()
         .map(|(k, v)| decode(kind, k, v))
         .collect()
 }
 
-fn scan_keys(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<String>> {
+pub(crate) fn scan_keys(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<String>> {
     Ok(scan_all_raw(tx, kind, prefix)?
         .into_iter()
         .map(|(k, _)| k)

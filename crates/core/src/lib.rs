@@ -11,6 +11,7 @@ pub mod error;
 pub mod iam;
 pub mod mfa;
 pub mod model;
+pub mod org;
 pub mod store;
 pub mod sts;
 pub mod view;

@@ -113,6 +113,12 @@ impl<S: Store> Iam<S> {
         info: &RequestInfo,
     ) -> ApiResult<AssumeRoleOutput> {
         let now = info.now;
+        // AWS refuses root credentials here (as it answers them).
+        if caller.is_root() {
+            return Err(ApiError::access_denied(
+                "Roles may not be assumed by root accounts.",
+            ));
+        }
         // The role: `arn:aws:iam::ACCOUNT:role/PATH/NAME`. A role that does not
         // exist is refused like one that does not trust the caller.
         let denied = || {

@@ -105,6 +105,8 @@ pub(crate) struct Views {
     pub(crate) generation: AtomicU64,
     users: GenCache<(String, String), UserView>,
     roles: GenCache<(String, String), RoleView>,
+    /// Accounts' places in their organizations (`None`: in none).
+    pub(crate) orgs: GenCache<String, Option<Arc<crate::org::OrgView>>>,
     /// Session policies by session access key id: fixed for the session's
     /// life, so any generation will do (the generation is not consulted).
     sessions: Mutex<HashMap<String, PolicySet>>,

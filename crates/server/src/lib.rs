@@ -8,6 +8,7 @@
 //! The server is generic over the store; only the CLI chooses one.
 
 mod ops;
+mod orgs;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -277,38 +278,124 @@ fn xml(status: StatusCode, body: String, rid: &str) -> Response {
 /// `InvalidClientTokenId` without the final period, STS with it (AWS's own
 /// responses: https://github.com/aws/aws-cli/issues/8918 for IAM,
 /// https://github.com/broamski/aws-mfa/issues/56 for STS).
-fn sigv4_error(service: Service, e: &SigV4Error) -> ApiError {
+fn sigv4_error(api: Api, e: &SigV4Error) -> ApiError {
     let message = e.message();
-    let message = match (service, e) {
-        (Service::Iam, SigV4Error::InvalidClientTokenId) => message.trim_end_matches('.'),
+    let message = match (api, e) {
+        (Api::Query(Service::Iam), SigV4Error::InvalidClientTokenId) => {
+            message.trim_end_matches('.')
+        }
         _ => message.as_str(),
     };
     ApiError::new(e.code(), e.status(), message)
 }
 
-/// Which service a request is for: the credential scope's, else guessed
-/// from the `Version` parameter.
-fn service_of(scope_service: Option<&str>, version: Option<&str>) -> Service {
-    match (scope_service, version) {
-        (Some("sts"), _) | (_, Some("2011-06-15")) => Service::Sts,
-        _ => Service::Iam,
+/// The protocol and service of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    /// IAM or STS over the Query protocol (XML out).
+    Query(Service),
+    /// AWS Organizations over JSON 1.1 (`X-Amz-Target: AWSOrganizationsV20161128.*`).
+    Organizations,
+}
+
+impl Api {
+    fn signing_name(self) -> &'static str {
+        match self {
+            Api::Query(s) => s.signing_name(),
+            Api::Organizations => "organizations",
+        }
     }
 }
 
-/// Operations that change nothing in the store: they run on the async
-/// worker itself (their reads are served from memory or SQLite's page cache
-/// in microseconds); everything else may wait for a durable commit and runs
-/// on the blocking pool.
-fn is_read_only(p: &ward_protocol::query::Params) -> bool {
-    let action = p.action().unwrap_or("");
-    // An MFA code is recorded as used (durably) before it is accepted.
-    if p.get("TokenCode").is_some() {
-        return false;
+/// The `X-Amz-Target` prefix of the JSON-protocol services.
+const ORGANIZATIONS_TARGET: &str = "AWSOrganizationsV20161128.";
+
+/// A decoded request.
+pub(crate) enum Call {
+    Query(ward_protocol::query::Params),
+    Json {
+        api: Api,
+        action: String,
+        input: serde_json::Value,
+    },
+}
+
+impl Call {
+    fn decode(headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<Call, ApiError> {
+        let Some(target) = headers.get("x-amz-target") else {
+            return ward_protocol::query::Params::parse(uri.query().unwrap_or(""), body)
+                .map(Call::Query)
+                .map_err(|e| ApiError::new(e.code(), e.status(), e.to_string()));
+        };
+        let target = target.to_str().unwrap_or("");
+        let Some(action) = target.strip_prefix(ORGANIZATIONS_TARGET) else {
+            return Err(ApiError::new(
+                "UnknownOperationException",
+                400,
+                format!("Ward does not serve the target `{target}`"),
+            ));
+        };
+        let input = if body.iter().all(u8::is_ascii_whitespace) {
+            serde_json::Value::Object(serde_json::Map::new())
+        } else {
+            serde_json::from_slice(body).map_err(|e| {
+                ApiError::new(
+                    "SerializationException",
+                    400,
+                    format!("The request body is not valid JSON: {e}"),
+                )
+            })?
+        };
+        if !input.is_object() {
+            return Err(ApiError::new(
+                "SerializationException",
+                400,
+                "The request body must be a JSON object",
+            ));
+        }
+        Ok(Call::Json {
+            api: Api::Organizations,
+            action: action.to_string(),
+            input,
+        })
     }
-    action.starts_with("Get")
-        || action.starts_with("List")
-        || action.starts_with("Simulate")
-        || action == "AssumeRole"
+
+    fn action(&self) -> &str {
+        match self {
+            Call::Query(p) => p.action().unwrap_or(""),
+            Call::Json { action, .. } => action,
+        }
+    }
+
+    /// Operations that change nothing in the store: they run on the async
+    /// worker itself (their reads are served from memory or SQLite's page
+    /// cache in microseconds); everything else may wait for a durable commit
+    /// and runs on the blocking pool.
+    fn is_read_only(&self) -> bool {
+        let action = self.action();
+        match self {
+            // An MFA code is recorded as used (durably) before it is accepted.
+            Call::Query(p) if p.get("TokenCode").is_some() => false,
+            Call::Query(_) => {
+                action.starts_with("Get")
+                    || action.starts_with("List")
+                    || action.starts_with("Simulate")
+                    || action == "AssumeRole"
+            }
+            Call::Json { .. } => action.starts_with("Describe") || action.starts_with("List"),
+        }
+    }
+
+    /// The API, from the credential scope's service or the `Version`.
+    fn api(&self, scope_service: Option<&str>) -> Api {
+        match self {
+            Call::Json { api, .. } => *api,
+            Call::Query(p) => match (scope_service, p.version()) {
+                (Some("sts"), _) | (_, Some("2011-06-15")) => Api::Query(Service::Sts),
+                _ => Api::Query(Service::Iam),
+            },
+        }
+    }
 }
 
 async fn handle<S: Store>(
@@ -324,11 +411,10 @@ async fn handle<S: Store>(
     let source_ip = Some(peer.ip().to_string());
     // Read at most MAX_BODY bytes: a larger body (by its Content-Length, or
     // as it streams in) is refused before it is buffered or hashed.
-    let (body, params) = match axum::body::to_bytes(body, MAX_BODY).await {
+    let (body, call) = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => {
-            let params = ward_protocol::query::Params::parse(uri.query().unwrap_or(""), &body)
-                .map_err(|e| ApiError::new(e.code(), e.status(), e.to_string()));
-            (body, params)
+            let call = Call::decode(&headers, &uri, &body);
+            (body, call)
         }
         Err(e) => {
             let too_large = e.into_inner().is::<http_body_util::LengthLimitError>();
@@ -348,19 +434,27 @@ async fn handle<S: Store>(
             (Bytes::new(), Err(err))
         }
     };
-    let read_only = params.as_ref().map_or(true, is_read_only);
-    let (service, action, result, touch) = if read_only && !st.config.emulator {
-        process(&st, &method, &uri, &headers, &body, params, source_ip, &rid)
+    // Errors before the service is known answer in the protocol asked for.
+    let fallback = if headers.contains_key("x-amz-target") {
+        Api::Organizations
+    } else {
+        Api::Query(Service::Iam)
+    };
+    let read_only = call.as_ref().map_or(true, Call::is_read_only);
+    let (api, action, result, touch) = if read_only && !st.config.emulator {
+        process(
+            &st, &method, &uri, &headers, &body, call, fallback, source_ip, &rid,
+        )
     } else {
         let st2 = st.clone();
         let rid2 = rid.clone();
         tokio::task::spawn_blocking(move || {
             process(
-                &st2, &method, &uri, &headers, &body, params, source_ip, &rid2,
+                &st2, &method, &uri, &headers, &body, call, fallback, source_ip, &rid2,
             )
         })
         .await
-        .unwrap_or_else(|_| (Service::Iam, String::new(), Err(ApiError::internal()), None))
+        .unwrap_or_else(|_| (fallback, String::new(), Err(ApiError::internal()), None))
     };
     if let Some((key, service, region)) = touch {
         // Record the key's last use off the request path; best effort, a
@@ -371,14 +465,22 @@ async fn handle<S: Store>(
         });
     }
     let status;
-    let resp = match result {
-        Ok(body) => {
+    let resp = match (result, api) {
+        (Ok(body), Api::Query(_)) => {
             status = 200;
             xml(StatusCode::OK, body, &rid)
         }
-        Err(e) => {
+        (Ok(body), Api::Organizations) => {
+            status = 200;
+            json(StatusCode::OK, body, &rid)
+        }
+        (Err(e), Api::Query(service)) => {
             status = e.status;
             error_xml(service, &e, &rid)
+        }
+        (Err(e), Api::Organizations) => {
+            status = e.status;
+            error_json(&e, &rid)
         }
     };
     let outcome = if status == 200 { "ok" } else { "error" };
@@ -397,10 +499,57 @@ async fn handle<S: Store>(
     resp
 }
 
+/// Run a decoded call for an authenticated caller.
+fn dispatch<S: Store>(
+    st: &AppState<S>,
+    api: Api,
+    call: &Call,
+    caller: &ward_core::auth::Caller,
+    info: &RequestInfo,
+    rid: &str,
+) -> Result<String, ApiError> {
+    match (api, call) {
+        (Api::Query(service), Call::Query(p)) => {
+            ops::dispatch(st, service, p.action().unwrap_or(""), p, caller, info, rid)
+        }
+        (Api::Organizations, Call::Json { action, input, .. }) => {
+            orgs::dispatch(st, action, input, caller, info).map(|v| v.to_string())
+        }
+        _ => Err(ApiError::internal()),
+    }
+}
+
+/// A JSON-protocol answer.
+fn json(status: StatusCode, body: String, rid: &str) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        axum::http::HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(rid) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// A JSON-protocol error: `{"__type": CODE, "Message": ...}`.
+fn error_json(e: &ApiError, rid: &str) -> Response {
+    if let Some(cause) = &e.cause {
+        tracing::error!(request_id = rid, code = e.code, cause = %cause, "internal failure");
+    }
+    let body = serde_json::json!({"__type": e.code, "Message": e.message}).to_string();
+    json(
+        StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+        body,
+        rid,
+    )
+}
+
 /// The service, the action, the answer, and an access key whose last use
 /// should be recorded (key id, signing service, region).
 type Outcome = (
-    Service,
+    Api,
     String,
     Result<String, ApiError>,
     Option<(String, &'static str, String)>,
@@ -413,16 +562,17 @@ fn process<S: Store>(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-    params: Result<ward_protocol::query::Params, ApiError>,
+    call: Result<Call, ApiError>,
+    fallback: Api,
     source_ip: Option<String>,
     rid: &str,
 ) -> Outcome {
     let query = uri.query().unwrap_or("");
-    let params = match params {
-        Ok(p) => p,
-        Err(e) => return (Service::Iam, String::new(), Err(e), None),
+    let call = match call {
+        Ok(c) => c,
+        Err(e) => return (fallback, String::new(), Err(e), None),
     };
-    let action = params.action().unwrap_or("").to_string();
+    let action = call.action().to_string();
     // Authentication.
     let hdrs: Vec<(String, String)> = headers
         .iter()
@@ -442,10 +592,7 @@ fn process<S: Store>(
         body_sha256: &body_hash,
     };
     let parsed = ward_sigv4::parse(&sreq);
-    let service = service_of(
-        parsed.as_ref().ok().map(|p| p.service.as_str()),
-        params.version(),
-    );
+    let service = call.api(parsed.as_ref().ok().map(|p| p.service.as_str()));
     let now = now();
     if st.take_no_auth() {
         // Emulator without authentication: the root of the default account,
@@ -480,7 +627,7 @@ fn process<S: Store>(
                 .map_or_else(|_| st.config.region.clone(), |p| p.region.clone()),
             user_agent: None,
         };
-        let result = ops::dispatch(st, service, &action, &params, &caller, &info, rid);
+        let result = dispatch(st, service, &call, &caller, &info, rid);
         return (service, action, result, None);
     }
     let parsed = match parsed {
@@ -527,7 +674,7 @@ fn process<S: Store>(
     if let (ward_core::auth::CallerKind::UserSession { .. }, Some(s)) =
         (&caller.kind, &caller.session)
     {
-        if service == Service::Iam && s.mfa_authenticated_at.is_none() {
+        if service == Api::Query(Service::Iam) && s.mfa_authenticated_at.is_none() {
             return (
                 service,
                 action,
@@ -535,7 +682,7 @@ fn process<S: Store>(
                 None,
             );
         }
-        if service == Service::Sts
+        if service == Api::Query(Service::Sts)
             && !matches!(
                 action.as_str(),
                 "AssumeRole" | "GetCallerIdentity" | "GetSessionToken"
@@ -561,7 +708,7 @@ fn process<S: Store>(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
     };
-    let result = ops::dispatch(st, service, &action, &params, &caller, &info, rid);
+    let result = dispatch(st, service, &call, &caller, &info, rid);
     let touch = (result.is_ok()
         && !caller.access_key_id.starts_with("ASIA")
         && st.should_touch(&caller.access_key_id, now))

@@ -27,6 +27,14 @@ async fn role(w: &Ward, name: &str, actions: &[&str]) -> String {
     r.role().unwrap().role_id().to_string()
 }
 
+/// A user allowed to assume any role (AWS refuses root credentials).
+async fn assumer(w: &Ward) -> Creds {
+    let c = w.user_with_key("assumer").await;
+    w.put_user_policy("assumer", "assume", &allow(&["sts:AssumeRole"], "*"))
+        .await;
+    c
+}
+
 /// Session credentials of an AssumeRole answer.
 fn session_creds(out: &aws_sdk_sts::operation::assume_role::AssumeRoleOutput) -> Creds {
     let c = out.credentials().expect("Credentials");
@@ -177,8 +185,7 @@ async fn a_session_policy_narrows_the_role() {
     let w = Ward::start();
     role(&w, "reader", &["iam:GetUser", "iam:ListUsers"]).await;
     let role_arn = arn("role/reader");
-    // Root may assume any role of its account that trusts the account.
-    let sts = w.root_sts();
+    let sts = w.sts(&assumer(&w).await);
 
     // Without a session policy the role may do both.
     let full = sts
@@ -270,7 +277,7 @@ async fn duration_seconds_is_bounded_by_the_role() {
     let w = Ward::start();
     role(&w, "short", &[]).await;
     let role_arn = arn("role/short");
-    let sts = w.root_sts();
+    let sts = w.sts(&assumer(&w).await);
     assert_error(
         sts.assume_role()
             .role_arn(&role_arn)
@@ -333,7 +340,7 @@ async fn invalid_role_session_name_is_a_validation_error() {
     let w = Ward::start();
     role(&w, "r", &[]).await;
     let (code, message) = crate::harness::error_of(
-        w.root_sts()
+        w.sts(&assumer(&w).await)
             .assume_role()
             .role_arn(arn("role/r"))
             .role_session_name("has space")
@@ -444,4 +451,21 @@ async fn temporary_credentials_expire() {
             "The security token included in the request is expired",
         );
     }
+}
+
+/// AWS refuses `AssumeRole` with root credentials.
+#[tokio::test]
+async fn roles_may_not_be_assumed_by_root() {
+    let w = Ward::start();
+    role(&w, "r", &[]).await;
+    assert_error(
+        w.root_sts()
+            .assume_role()
+            .role_arn(arn("role/r"))
+            .role_session_name("root")
+            .send()
+            .await,
+        "AccessDenied",
+        "Roles may not be assumed by root accounts.",
+    );
 }
