@@ -15,6 +15,7 @@ mod bench;
 mod loadgen;
 mod profiles;
 mod serve;
+mod workload;
 
 // A faster allocator for the server's many small, short-lived allocations.
 #[global_allocator]
@@ -50,6 +51,9 @@ enum Command {
     /// Print an AWS CLI config for a user: a base profile and one profile
     /// per role the user may assume (with `mfa_serial`), from the store.
     Profiles(profiles::ProfilesArgs),
+    /// Workloads that carry roles through the container credentials provider.
+    #[command(subcommand)]
+    Workload(workload::WorkloadCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,6 +243,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCmd::Bench(a)) => bench::run(a),
         Command::Mfa(MfaCmd::Code(a)) => mfa_code(a),
         Command::Profiles(a) => profiles::run(a),
+        Command::Workload(c) => workload::run(c),
     };
     match r {
         Ok(code) => code,

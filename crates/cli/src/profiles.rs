@@ -10,18 +10,15 @@
 //! device. The store is opened read-only beside a running server (SQLite
 //! WAL allows it).
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use clap::Args;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use ward_core::auth::{Caller, CallerKind, RequestInfo};
-use ward_core::crypto::Sealer;
 use ward_core::iam::{Iam, Paging};
 use ward_core::model::now;
 use ward_core::store::Store;
 use ward_policy::ContextValue;
-use ward_store::SqliteStore;
 
 #[derive(Debug, Args)]
 pub struct ProfilesArgs {
@@ -148,13 +145,7 @@ pub fn render<S: Store>(iam: &Iam<S>, args: &ProfilesArgs) -> Result<String> {
 }
 
 pub fn run(args: &ProfilesArgs) -> Result<std::process::ExitCode> {
-    let db = args.data_dir.join("ward.db");
-    if !db.exists() {
-        bail!("no Ward store at `{}` (see --data-dir)", db.display());
-    }
-    let key = crate::serve::master_key(&args.data_dir)?;
-    let store = SqliteStore::open(&db).map_err(|e| anyhow!("{e}"))?;
-    let iam = Iam::new(Arc::new(store), Sealer::new(&key));
+    let iam = crate::serve::open_existing(&args.data_dir)?;
     print!("{}", render(&iam, args)?);
     Ok(std::process::ExitCode::SUCCESS)
 }

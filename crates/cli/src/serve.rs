@@ -89,6 +89,18 @@ pub(crate) fn master_key(dir: &Path) -> Result<[u8; 32]> {
     Ok(*k)
 }
 
+/// The store of an existing data directory (beside a running server:
+/// SQLite's WAL lets both use it), for the offline subcommands.
+pub(crate) fn open_existing(dir: &Path) -> Result<Iam<SqliteStore>> {
+    let db = dir.join("ward.db");
+    if !db.exists() {
+        bail!("no Ward store at `{}` (see --data-dir)", db.display());
+    }
+    let key = master_key(dir)?;
+    let store = SqliteStore::open(&db).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Iam::new(Arc::new(store), Sealer::new(&key)))
+}
+
 pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

@@ -1294,3 +1294,132 @@ fn aws_cli_organizations() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A workload registered against an instance profile gets its role's
+/// credentials through the aws CLI's container credentials provider, with
+/// no key anywhere, and is denied outside its role; a revoked token stops.
+#[test]
+fn aws_cli_workload_credentials() {
+    let dir = tmp("workload");
+    let s = Server::start(&dir, "127.0.0.1:0");
+    let (id, secret) = root_key(&s);
+    configure(&s, "admin", &id, &secret, None);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "builder",
+            "--assume-role-policy-document",
+            trust,
+        ],
+    )
+    .unwrap();
+    aws(&s, "admin", &["iam", "put-role-policy", "--role-name", "builder", "--policy-name", "read", "--policy-document", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*"}]}"#]).unwrap();
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "create-instance-profile",
+            "--instance-profile-name",
+            "runner",
+        ],
+    )
+    .unwrap();
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "add-role-to-instance-profile",
+            "--instance-profile-name",
+            "runner",
+            "--role-name",
+            "builder",
+        ],
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args([
+            "workload",
+            "register",
+            "--instance-profile",
+            "runner",
+            "--endpoint-url",
+            &s.endpoint,
+            "--data-dir",
+        ])
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let var = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+            .to_string()
+    };
+    let (uri, token) = (
+        var("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+        var("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+    );
+    let wid = text.split_whitespace().nth(2).unwrap().to_string();
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let as_workload = |args: &[&str]| {
+        let out = Command::new(aws_cli())
+            .args(args)
+            .args(["--output", "json"])
+            .env("AWS_ENDPOINT_URL", &s.endpoint)
+            .env("AWS_CONFIG_FILE", &empty)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri)
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", &token)
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null))
+        } else {
+            Err(String::from_utf8(out.stderr).unwrap())
+        }
+    };
+    let me = as_workload(&["sts", "get-caller-identity"]).unwrap();
+    assert_eq!(
+        me["Arn"],
+        format!("arn:aws:sts::123456789012:assumed-role/builder/{wid}").as_str()
+    );
+    as_workload(&["iam", "list-users"]).unwrap();
+    let e = as_workload(&["iam", "create-user", "--user-name", "x"]).unwrap_err();
+    assert!(
+        e.contains("(AccessDenied)") && e.contains("assumed-role/builder"),
+        "{e}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(["workload", "revoke", "--id", &wid, "--data-dir"])
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = as_workload(&["sts", "get-caller-identity"]).unwrap_err();
+    assert!(e.contains("The workload token is not valid, or was revoked."), "{e}");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

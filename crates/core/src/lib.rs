@@ -15,5 +15,6 @@ pub mod org;
 pub mod store;
 pub mod sts;
 pub mod view;
+pub mod workload;
 
 pub use error::{ApiError, ApiResult, Fault};

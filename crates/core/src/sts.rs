@@ -86,7 +86,7 @@ impl<S: Store> Iam<S> {
         }
     }
 
-    fn issue(&self, session: Session) -> ApiResult<Credentials> {
+    pub(crate) fn issue(&self, session: Session) -> ApiResult<Credentials> {
         let secret = new_secret()?;
         let payload = serde_json::to_string(&TokenPayload {
             session: session.clone(),

@@ -164,6 +164,7 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics_handler::<S>))
+        .route("/ward/workload/credentials", get(workload_credentials::<S>))
         .route("/moto-api/reset", axum::routing::post(reset::<S>))
         .route("/moto-api/reset-auth", axum::routing::post(reset_auth::<S>))
         .fallback(any(handle::<S>))
@@ -221,6 +222,59 @@ async fn reset_auth<S: Store>(State(st): State<Arc<AppState<S>>>, body: Bytes) -
         format!("{{\"status\": \"ok\", \"PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT\": \"{prev}\"}}"),
     )
         .into_response()
+}
+
+/// The container credentials endpoint of registered workloads: the
+/// `Authorization` header carries the workload's token
+/// (`AWS_CONTAINER_AUTHORIZATION_TOKEN`); the answer is the JSON document
+/// the SDKs' container credentials provider reads.
+async fn workload_credentials<S: Store>(
+    State(st): State<Arc<AppState<S>>>,
+    headers: HeaderMap,
+) -> Response {
+    let rid = request_id();
+    let fail = |status: StatusCode, code: &str, message: &str| {
+        let body = serde_json::json!({"Code": code, "Message": message}).to_string();
+        (status, [("content-type", "application/json")], body).into_response()
+    };
+    let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty())
+    else {
+        return fail(
+            StatusCode::UNAUTHORIZED,
+            "MissingAuthenticationToken",
+            "The Authorization header must carry the workload token",
+        );
+    };
+    let token = token.to_string();
+    let st2 = st.clone();
+    let r = tokio::task::spawn_blocking(move || st2.iam.workload_credentials(&token, now())).await;
+    let (w, role, c) = match r {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            tracing::info!(request_id = %rid, code = e.code, "workload credentials refused");
+            return fail(StatusCode::FORBIDDEN, e.code, &e.message);
+        }
+        Err(_) => {
+            return fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                "internal failure",
+            )
+        }
+    };
+    tracing::info!(request_id = %rid, workload = %w.id, role = %role, "workload credentials");
+    let body = serde_json::json!({
+        "AccessKeyId": c.access_key_id,
+        "SecretAccessKey": c.secret_access_key,
+        "Token": c.session_token,
+        "Expiration": ward_core::model::iso8601(c.expiration),
+        "RoleArn": role,
+    })
+    .to_string();
+    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
 }
 
 async fn metrics_handler<S: Store>(State(st): State<Arc<AppState<S>>>) -> Response {
