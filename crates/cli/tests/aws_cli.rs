@@ -1419,7 +1419,10 @@ fn aws_cli_workload_credentials() {
         String::from_utf8_lossy(&out.stderr)
     );
     let e = as_workload(&["sts", "get-caller-identity"]).unwrap_err();
-    assert!(e.contains("The workload token is not valid, or was revoked."), "{e}");
+    assert!(
+        e.contains("The workload token is not valid, or was revoked."),
+        "{e}"
+    );
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -66,6 +66,15 @@ impl Caller {
     }
 }
 
+/// What a decision is about: the resource ARN, its account when the ARN
+/// does not name one (S3), and its own policy.
+#[derive(Debug, Clone, Default)]
+pub struct Target<'a> {
+    pub resource: &'a str,
+    pub account: Option<&'a str>,
+    pub policy: Option<PolicySet>,
+}
+
 /// Why credentials were refused (mapped onto SigV4's errors by the server).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialError {
@@ -368,22 +377,50 @@ impl<S: Store> Iam<S> {
         resource_layer: Option<PolicySet>,
         info: &RequestInfo,
     ) -> ApiResult<()> {
+        let target = Target {
+            resource,
+            account: None,
+            policy: resource_layer,
+        };
+        self.decide(caller, action, &target, extra, info, |req, d| {
+            if d.is_allowed() {
+                Ok(())
+            } else {
+                Err(ApiError::access_denied(d.message(req).unwrap_or_default()))
+            }
+        })?
+    }
+
+    /// Evaluate one action on one resource for a caller with every layer
+    /// that applies (identity, boundary, session, the resource's policy, the
+    /// organization's SCPs and RCPs) and hand the request and the engine's
+    /// decision to `f`.
+    pub fn decide<T>(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &Target<'_>,
+        extra: &[(String, ContextValue)],
+        info: &RequestInfo,
+        f: impl FnOnce(&Request, &ward_policy::Decision<'_>) -> T,
+    ) -> ApiResult<T> {
         let mut ctx = self.context(caller, info)?;
         for (k, v) in extra {
             ctx.insert(k, v.clone());
         }
         let mut layers = self.layers(caller)?;
-        layers.resource = resource_layer;
+        let resource = target.resource;
+        layers.resource = target.policy.clone();
         // Organizations: the caller's account's SCPs; the resource account's
         // RCPs for the services RCPs govern.
         if let Some(ov) = self.org_view(&caller.account)? {
             layers.scp = ov.scp.clone();
         }
-        let res_account = resource
-            .split(':')
-            .nth(4)
-            .filter(|a| !a.is_empty())
+        let res_account = target
+            .account
+            .or_else(|| resource.split(':').nth(4).filter(|a| !a.is_empty()))
             .unwrap_or(&caller.account);
+        ctx.set("aws:ResourceAccount", res_account);
         if let Some(rv) = self.org_view(res_account)? {
             ctx.set("aws:ResourceOrgID", &rv.org_id);
             ctx.insert(
@@ -394,12 +431,8 @@ impl<S: Store> Iam<S> {
                 layers.rcp = rv.rcp.clone();
             }
         }
-        let req = Request::new(&caller.arn, action, resource, None, ctx);
+        let req = Request::new(&caller.arn, action, resource, target.account, ctx);
         let d = evaluate(&req, &layers);
-        if d.is_allowed() {
-            Ok(())
-        } else {
-            Err(ApiError::access_denied(d.message(&req).unwrap_or_default()))
-        }
+        Ok(f(&req, &d))
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! The server is generic over the store; only the CLI chooses one.
 
+mod authz;
 mod ops;
 mod orgs;
 
@@ -332,7 +333,7 @@ fn xml(status: StatusCode, body: String, rid: &str) -> Response {
 /// `InvalidClientTokenId` without the final period, STS with it (AWS's own
 /// responses: https://github.com/aws/aws-cli/issues/8918 for IAM,
 /// https://github.com/broamski/aws-mfa/issues/56 for STS).
-fn sigv4_error(api: Api, e: &SigV4Error) -> ApiError {
+pub(crate) fn sigv4_error(api: Api, e: &SigV4Error) -> ApiError {
     let message = e.message();
     let message = match (api, e) {
         (Api::Query(Service::Iam), SigV4Error::InvalidClientTokenId) => {
@@ -350,6 +351,9 @@ pub(crate) enum Api {
     Query(Service),
     /// AWS Organizations over JSON 1.1 (`X-Amz-Target: AWSOrganizationsV20161128.*`).
     Organizations,
+    /// Ward's authorization endpoint over JSON 1.1
+    /// (`X-Amz-Target: WardAuthorization.Authorize`, see docs/authorize.md).
+    Authorization,
 }
 
 impl Api {
@@ -357,12 +361,16 @@ impl Api {
         match self {
             Api::Query(s) => s.signing_name(),
             Api::Organizations => "organizations",
+            Api::Authorization => "ward",
         }
     }
 }
 
-/// The `X-Amz-Target` prefix of the JSON-protocol services.
-const ORGANIZATIONS_TARGET: &str = "AWSOrganizationsV20161128.";
+/// The `X-Amz-Target` prefixes of the JSON-protocol services.
+const JSON_TARGETS: &[(&str, Api)] = &[
+    ("AWSOrganizationsV20161128.", Api::Organizations),
+    ("WardAuthorization.", Api::Authorization),
+];
 
 /// A decoded request.
 pub(crate) enum Call {
@@ -382,7 +390,10 @@ impl Call {
                 .map_err(|e| ApiError::new(e.code(), e.status(), e.to_string()));
         };
         let target = target.to_str().unwrap_or("");
-        let Some(action) = target.strip_prefix(ORGANIZATIONS_TARGET) else {
+        let Some((api, action)) = JSON_TARGETS
+            .iter()
+            .find_map(|(prefix, api)| Some((*api, target.strip_prefix(prefix)?)))
+        else {
             return Err(ApiError::new(
                 "UnknownOperationException",
                 400,
@@ -408,7 +419,7 @@ impl Call {
             ));
         }
         Ok(Call::Json {
-            api: Api::Organizations,
+            api,
             action: action.to_string(),
             input,
         })
@@ -436,7 +447,11 @@ impl Call {
                     || action.starts_with("Simulate")
                     || action == "AssumeRole"
             }
-            Call::Json { .. } => action.starts_with("Describe") || action.starts_with("List"),
+            Call::Json { api, .. } => {
+                *api == Api::Authorization
+                    || action.starts_with("Describe")
+                    || action.starts_with("List")
+            }
         }
     }
 
@@ -490,7 +505,7 @@ async fn handle<S: Store>(
     };
     // Errors before the service is known answer in the protocol asked for.
     let fallback = if headers.contains_key("x-amz-target") {
-        Api::Organizations
+        Api::Authorization
     } else {
         Api::Query(Service::Iam)
     };
@@ -524,7 +539,7 @@ async fn handle<S: Store>(
             status = 200;
             xml(StatusCode::OK, body, &rid)
         }
-        (Ok(body), Api::Organizations) => {
+        (Ok(body), Api::Organizations | Api::Authorization) => {
             status = 200;
             json(StatusCode::OK, body, &rid)
         }
@@ -532,7 +547,7 @@ async fn handle<S: Store>(
             status = e.status;
             error_xml(service, &e, &rid)
         }
-        (Err(e), Api::Organizations) => {
+        (Err(e), Api::Organizations | Api::Authorization) => {
             status = e.status;
             error_json(&e, &rid)
         }
@@ -553,6 +568,36 @@ async fn handle<S: Store>(
     resp
 }
 
+/// Resolve a parsed SigV4 request's credentials and verify its signature:
+/// the caller, or the error the service answers.
+pub(crate) fn authenticate<S: Store>(
+    st: &AppState<S>,
+    sreq: &ward_sigv4::Request<'_>,
+    parsed: &ward_sigv4::Parsed,
+    now: i64,
+    api: Api,
+) -> Result<ward_core::auth::Caller, ApiError> {
+    let (caller, secret) = st
+        .iam
+        .credentials(&parsed.access_key_id, parsed.security_token.as_deref(), now)
+        .map_err(|e| match e {
+            CredentialError::InvalidClientTokenId => {
+                sigv4_error(api, &SigV4Error::InvalidClientTokenId)
+            }
+            CredentialError::ExpiredToken => sigv4_error(api, &SigV4Error::ExpiredToken),
+            CredentialError::Internal(e) => e,
+        })?;
+    let opts = ward_sigv4::Options {
+        now,
+        // Every service but S3 normalizes the path.
+        normalize_path: parsed.service != "s3",
+        check_time: st.config.check_time,
+    };
+    let key = st.signing_key(parsed, secret.as_str());
+    ward_sigv4::verify_with_key(sreq, parsed, &key, opts).map_err(|e| sigv4_error(api, &e))?;
+    Ok(caller)
+}
+
 /// Run a decoded call for an authenticated caller.
 fn dispatch<S: Store>(
     st: &AppState<S>,
@@ -568,6 +613,9 @@ fn dispatch<S: Store>(
         }
         (Api::Organizations, Call::Json { action, input, .. }) => {
             orgs::dispatch(st, action, input, caller, info).map(|v| v.to_string())
+        }
+        (Api::Authorization, Call::Json { action, input, .. }) => {
+            authz::dispatch(st, action, input, caller, info).map(|v| v.to_string())
         }
         _ => Err(ApiError::internal()),
     }
@@ -688,39 +736,10 @@ fn process<S: Store>(
         Ok(p) => p,
         Err(e) => return (service, action, Err(sigv4_error(service, &e)), None),
     };
-    let (caller, secret) =
-        match st
-            .iam
-            .credentials(&parsed.access_key_id, parsed.security_token.as_deref(), now)
-        {
-            Ok(v) => v,
-            Err(CredentialError::InvalidClientTokenId) => {
-                return (
-                    service,
-                    action,
-                    Err(sigv4_error(service, &SigV4Error::InvalidClientTokenId)),
-                    None,
-                )
-            }
-            Err(CredentialError::ExpiredToken) => {
-                return (
-                    service,
-                    action,
-                    Err(sigv4_error(service, &SigV4Error::ExpiredToken)),
-                    None,
-                )
-            }
-            Err(CredentialError::Internal(e)) => return (service, action, Err(e), None),
-        };
-    let opts = ward_sigv4::Options {
-        now,
-        normalize_path: true,
-        check_time: st.config.check_time,
+    let caller = match authenticate(st, &sreq, &parsed, now, service) {
+        Ok(c) => c,
+        Err(e) => return (service, action, Err(e), None),
     };
-    let key = st.signing_key(&parsed, secret.as_str());
-    if let Err(e) = ward_sigv4::verify_with_key(&sreq, &parsed, &key, opts) {
-        return (service, action, Err(sigv4_error(service, &e)), None);
-    }
     // Credentials from `GetSessionToken` without MFA may not call IAM, and
     // no such credentials may call STS but for `AssumeRole` and
     // `GetCallerIdentity` (AWS: https://docs.aws.amazon.com/STS/latest/APIReference/API_GetSessionToken.html;

@@ -13,6 +13,7 @@
     clippy::panic
 )]
 
+mod authorize;
 mod enforcement;
 mod harness;
 mod iam_groups_roles;
