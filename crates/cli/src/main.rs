@@ -11,7 +11,9 @@
 //!
 //! Only this crate uses `anyhow`, does I/O and wires a store into the server.
 
+mod apply;
 mod bench;
+mod client;
 mod loadgen;
 mod profiles;
 mod serve;
@@ -45,6 +47,8 @@ enum Command {
     /// Measure the server: req/s and latency of GetCallerIdentity, AssumeRole,
     /// durable CreateUser, and a ListUsers page in a large account.
     BenchServer(loadgen::LoadArgs),
+    /// Converge a running Ward to an environment model (TOML; docs/apply.md).
+    Apply(apply::ApplyArgs),
     /// Virtual MFA helpers.
     #[command(subcommand)]
     Mfa(MfaCmd),
@@ -243,6 +247,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCmd::Bench(a)) => bench::run(a),
         Command::Mfa(MfaCmd::Code(a)) => mfa_code(a),
         Command::Profiles(a) => profiles::run(a),
+        Command::Apply(a) => apply::run(a),
         Command::Workload(c) => workload::run(c),
     };
     match r {

@@ -93,49 +93,62 @@ pub fn render<S: Store>(iam: &Iam<S>, args: &ProfilesArgs) -> Result<String> {
     writeln!(out, "[profile {base}]")?;
     writeln!(out, "region = {}", args.region)?;
     writeln!(out, "endpoint_url = {}", args.endpoint_url)?;
-    let mut paging = Paging::default();
+    // The user's account, and the other accounts of its organization.
+    let mut accounts = vec![a.clone()];
+    if let Ok(members) = iam.list_org_accounts(a, None) {
+        accounts.extend(members.into_iter().map(|m| m.account).filter(|x| x != a));
+    }
     let mut n = 0;
-    loop {
-        let page = iam.list_roles(a, None, &paging).map_err(e)?;
-        for role in &page.items {
-            let view = iam.role_view(a, &role.name).map_err(e)?;
-            let may = |extra: &[(String, ContextValue)]| {
-                iam.authorize(
-                    &caller,
-                    "sts:AssumeRole",
-                    &role.arn,
-                    extra,
-                    Some(view.trust.clone()),
-                    &info,
-                )
-                .is_ok()
-            };
-            let without_mfa = may(&[]);
-            let with_mfa = mfa.is_some() && may(&mfa_ctx);
-            if !(without_mfa || with_mfa) {
-                continue;
+    for acct in &accounts {
+        let mut paging = Paging::default();
+        loop {
+            let page = iam.list_roles(acct, None, &paging).map_err(e)?;
+            for role in &page.items {
+                let view = iam.role_view(acct, &role.name).map_err(e)?;
+                let may = |extra: &[(String, ContextValue)]| {
+                    iam.authorize(
+                        &caller,
+                        "sts:AssumeRole",
+                        &role.arn,
+                        extra,
+                        Some(view.trust.clone()),
+                        &info,
+                    )
+                    .is_ok()
+                };
+                let without_mfa = may(&[]);
+                let with_mfa = may(&mfa_ctx);
+                if !(without_mfa || with_mfa) {
+                    continue;
+                }
+                n += 1;
+                writeln!(out, "\n[profile {}]", role.name)?;
+                writeln!(out, "role_arn = {}", role.arn)?;
+                writeln!(out, "source_profile = {base}")?;
+                match &mfa {
+                    // Send MFA whenever the user has it: policies may ask for it
+                    // after the role is assumed, too.
+                    Some(serial) => writeln!(out, "mfa_serial = {serial}")?,
+                    None if !without_mfa => writeln!(
+                        out,
+                        "# needs MFA: enable a virtual MFA device for {}, then run `ward profiles` again",
+                        user.name
+                    )?,
+                    None => {}
+                }
+                writeln!(
+                    out,
+                    "duration_seconds = {}",
+                    role.max_session_duration.min(3600)
+                )?;
+                writeln!(out, "role_session_name = {}", user.name)?;
+                writeln!(out, "region = {}", args.region)?;
+                writeln!(out, "endpoint_url = {}", args.endpoint_url)?;
             }
-            n += 1;
-            writeln!(out, "\n[profile {}]", role.name)?;
-            writeln!(out, "role_arn = {}", role.arn)?;
-            writeln!(out, "source_profile = {base}")?;
-            if let Some(serial) = &mfa {
-                // Send MFA whenever the user has it: policies may ask for it
-                // after the role is assumed, too.
-                writeln!(out, "mfa_serial = {serial}")?;
+            match page.marker {
+                Some(m) => paging.marker = Some(m),
+                None => break,
             }
-            writeln!(
-                out,
-                "duration_seconds = {}",
-                role.max_session_duration.min(3600)
-            )?;
-            writeln!(out, "role_session_name = {}", user.name)?;
-            writeln!(out, "region = {}", args.region)?;
-            writeln!(out, "endpoint_url = {}", args.endpoint_url)?;
-        }
-        match page.marker {
-            Some(m) => paging.marker = Some(m),
-            None => break,
         }
     }
     if n == 0 {

@@ -1426,3 +1426,80 @@ fn aws_cli_workload_credentials() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `ward apply` of the example pipeline: a plan that changes nothing, an
+/// apply with progress, a second apply that changes nothing, a bad file
+/// refused with its line; the aws CLI sees what was built.
+#[test]
+fn ward_apply_the_pipeline() {
+    let dir = tmp("apply");
+    let s = Server::start(&dir, "127.0.0.1:0");
+    let (id, secret) = root_key(&s);
+    configure(&s, "admin", &id, &secret, None);
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/pipeline.toml");
+    let apply = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+            .arg("apply")
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &s.endpoint)
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                dir.join("data/root-credentials"),
+            )
+            .env("AWS_PROFILE", "ward")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (ok, plan, err) = apply(&[example, "--plan"]);
+    assert!(ok, "{err}");
+    assert!(plan.contains("+ account prod <prod@example.com>"), "{plan}");
+    assert!(plan.contains("nothing applied (--plan)"), "{plan}");
+    let users = aws(&s, "admin", &["iam", "list-users"]).unwrap();
+    assert_eq!(
+        users["Users"].as_array().unwrap().len(),
+        0,
+        "a plan changes nothing"
+    );
+    let (ok, out, err) = apply(&[example]);
+    assert!(ok, "{err}");
+    let n = plan
+        .lines()
+        .filter(|l| l.starts_with(['+', '~', '-']))
+        .count();
+    assert!(out.contains(&format!("[1/{n}] + organization")), "{out}");
+    assert!(out.contains(&format!("applied {n} change(s)")), "{out}");
+    let (ok, out, _) = apply(&[example]);
+    assert!(ok && out.contains("nothing to change"), "{out}");
+    // What was built, as the aws CLI sees it.
+    let g = aws(&s, "admin", &["iam", "get-group", "--group-name", "test"]).unwrap();
+    assert_eq!(g["Users"][0]["UserName"], "bob");
+    let accounts = aws(&s, "admin", &["organizations", "list-accounts"]).unwrap();
+    assert_eq!(accounts["Accounts"].as_array().unwrap().len(), 4);
+    // A bad file: the line, and nothing applied.
+    let bad = dir.join("bad.toml");
+    let text = std::fs::read_to_string(example)
+        .unwrap()
+        .replace("groups = [\"test\"]", "groups = [\"tester\"]")
+        .replace(
+            "[users.carol]",
+            "[users.dave]\ngroups = [\"dev\"]\n\n[users.carol]",
+        );
+    std::fs::write(&bad, &text).unwrap();
+    let line = text.lines().position(|l| l.contains("\"tester\"")).unwrap() + 1;
+    let (ok, _, err) = apply(&[bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("line {line}: no group `tester` in [groups]")),
+        "{err}"
+    );
+    assert!(aws(&s, "admin", &["iam", "get-user", "--user-name", "dave"]).is_err());
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,6 +4,7 @@
 //! protocols live in `ward-protocol` and `ward-server`, the databases in
 //! `ward-store`.
 
+pub mod apply;
 pub mod auth;
 pub mod cache;
 pub mod crypto;

@@ -7,6 +7,7 @@
 //!
 //! The server is generic over the store; only the CLI chooses one.
 
+mod admin;
 mod authz;
 mod ops;
 mod orgs;
@@ -354,6 +355,9 @@ pub(crate) enum Api {
     /// Ward's authorization endpoint over JSON 1.1
     /// (`X-Amz-Target: WardAuthorization.Authorize`, see docs/authorize.md).
     Authorization,
+    /// Ward's administration over JSON 1.1 (`X-Amz-Target: WardAdmin.Apply`
+    /// and `WardAdmin.Plan`, used by `ward apply`).
+    Admin,
 }
 
 impl Api {
@@ -361,7 +365,7 @@ impl Api {
         match self {
             Api::Query(s) => s.signing_name(),
             Api::Organizations => "organizations",
-            Api::Authorization => "ward",
+            Api::Authorization | Api::Admin => "ward",
         }
     }
 }
@@ -370,6 +374,7 @@ impl Api {
 const JSON_TARGETS: &[(&str, Api)] = &[
     ("AWSOrganizationsV20161128.", Api::Organizations),
     ("WardAuthorization.", Api::Authorization),
+    ("WardAdmin.", Api::Admin),
 ];
 
 /// A decoded request.
@@ -449,6 +454,7 @@ impl Call {
             }
             Call::Json { api, .. } => {
                 *api == Api::Authorization
+                    || action == "Plan"
                     || action.starts_with("Describe")
                     || action.starts_with("List")
             }
@@ -539,7 +545,7 @@ async fn handle<S: Store>(
             status = 200;
             xml(StatusCode::OK, body, &rid)
         }
-        (Ok(body), Api::Organizations | Api::Authorization) => {
+        (Ok(body), Api::Organizations | Api::Authorization | Api::Admin) => {
             status = 200;
             json(StatusCode::OK, body, &rid)
         }
@@ -547,7 +553,7 @@ async fn handle<S: Store>(
             status = e.status;
             error_xml(service, &e, &rid)
         }
-        (Err(e), Api::Organizations | Api::Authorization) => {
+        (Err(e), Api::Organizations | Api::Authorization | Api::Admin) => {
             status = e.status;
             error_json(&e, &rid)
         }
@@ -616,6 +622,9 @@ fn dispatch<S: Store>(
         }
         (Api::Authorization, Call::Json { action, input, .. }) => {
             authz::dispatch(st, action, input, caller, info).map(|v| v.to_string())
+        }
+        (Api::Admin, Call::Json { action, input, .. }) => {
+            admin::dispatch(st, action, input, caller, info).map(|v| v.to_string())
         }
         _ => Err(ApiError::internal()),
     }

@@ -1,0 +1,67 @@
+//! Ward's administration API (`X-Amz-Target: WardAdmin.*`, JSON 1.1):
+//! `Plan` and `Apply` of an environment model (`ward apply`,
+//! `docs/apply.md`). The caller needs `ward:Apply`, and each change is
+//! authorized as the IAM or Organizations call it stands for.
+
+use crate::AppState;
+use serde_json::{json, Value};
+use ward_core::apply::Change;
+use ward_core::auth::{Caller, RequestInfo};
+use ward_core::store::Store;
+use ward_core::ApiError;
+
+fn changes(v: &[Change]) -> Value {
+    Value::Array(
+        v.iter()
+            .map(|c| json!({"Sign": c.sign.to_string(), "Change": c.what}))
+            .collect(),
+    )
+}
+
+pub(crate) fn dispatch<S: Store>(
+    st: &AppState<S>,
+    action: &str,
+    input: &Value,
+    caller: &Caller,
+    info: &RequestInfo,
+) -> Result<Value, ApiError> {
+    let doc = input
+        .get("Document")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError::new(
+                "InvalidInputException",
+                400,
+                "You must specify a value for Document.",
+            )
+        })?;
+    match action {
+        "Plan" => {
+            st.iam
+                .authorize(caller, "ward:Apply", "*", &[], None, info)
+                .map_err(|e| ApiError::new("AccessDeniedException", 400, e.message))?;
+            let out = st.iam.plan(caller, doc)?;
+            Ok(json!({"Changes": changes(&out.changes), "Applied": 0}))
+        }
+        "Apply" => {
+            let out = st
+                .iam
+                .apply(caller, doc, info, |c| {
+                    tracing::info!(sign = %c.sign, change = %c.what, "apply");
+                })
+                .map_err(|e| {
+                    if e.code == "AccessDenied" {
+                        ApiError::new("AccessDeniedException", 400, e.message)
+                    } else {
+                        e
+                    }
+                })?;
+            Ok(json!({"Changes": changes(&out.changes), "Applied": out.applied}))
+        }
+        other => Err(ApiError::new(
+            "UnknownOperationException",
+            400,
+            format!("WardAdmin has no operation {other}"),
+        )),
+    }
+}
