@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 /// Sign `method url` with `headers` and `body` for `service` as `creds`;
 /// the headers to send (the given ones plus the signature's).
-fn signed(
+pub(crate) fn signed(
     creds: &Creds,
     service: &str,
     method: &str,
@@ -70,7 +70,7 @@ fn signed(
 }
 
 /// The client's S3 request, as the bucket service received it.
-fn client_request(client: &Creds, method: &str, key: &str) -> Value {
+pub(crate) fn client_request(client: &Creds, method: &str, key: &str) -> Value {
     let host = "deploy.s3.example";
     let path = format!("/prod-deploy/{key}");
     let headers = signed(
@@ -91,18 +91,29 @@ fn client_request(client: &Creds, method: &str, key: &str) -> Value {
 
 /// POST `input` to `WardAuthorization.Authorize` signed as `service`:
 /// the HTTP status and the JSON answer.
-fn ask(w: &Ward, service: &Creds, input: &Value) -> (u16, Value) {
+pub(crate) fn ask(w: &Ward, service: &Creds, input: &Value) -> (u16, Value) {
+    json_call(w, service, "ward", "WardAuthorization.Authorize", input)
+}
+
+/// POST `input` to a JSON 1.1 `target` signed as `creds` for `signing_name`.
+pub(crate) fn json_call(
+    w: &Ward,
+    creds: &Creds,
+    signing_name: &str,
+    target: &str,
+    input: &Value,
+) -> (u16, Value) {
     let body = input.to_string();
     let addr = w.endpoint.trim_start_matches("http://").to_string();
     let headers = signed(
-        service,
-        "ward",
+        creds,
+        signing_name,
         "POST",
         &format!("{}/", w.endpoint),
         &[
             ("host", addr.as_str()),
             ("content-type", "application/x-amz-json-1.1"),
-            ("x-amz-target", "WardAuthorization.Authorize"),
+            ("x-amz-target", target),
         ],
         body.as_bytes(),
         false,

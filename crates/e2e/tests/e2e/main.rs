@@ -20,4 +20,5 @@ mod iam_groups_roles;
 mod iam_policies;
 mod iam_users;
 mod mfa;
+mod pipeline;
 mod sts;

@@ -13,17 +13,17 @@ fn now() -> u64 {
 }
 
 /// An authenticator app holding a device's seed.
-struct App(TOTP);
+pub(crate) struct App(TOTP);
 
 impl App {
-    fn new(seed_base32: &[u8]) -> App {
+    pub(crate) fn new(seed_base32: &[u8]) -> App {
         let seed = String::from_utf8(seed_base32.to_vec()).expect("a base32 seed");
         let bytes = Secret::Encoded(seed).to_bytes().expect("base32");
         App(TOTP::new_unchecked(Algorithm::SHA1, 6, 0, 30, bytes))
     }
 
     /// The code `steps` 30-second steps from now.
-    fn code(&self, steps: i64) -> String {
+    pub(crate) fn code(&self, steps: i64) -> String {
         let t = now().saturating_add_signed(steps * 30);
         self.0.generate(t)
     }
