@@ -57,6 +57,12 @@ pub struct PolicySpec {
     #[serde(default)]
     pub description: Option<String>,
     pub document: Spanned<String>,
+    /// More accounts to create it in (names from `[accounts]`, or `self`)
+    /// besides those whose users, groups or roles attach it: session-policy
+    /// templates that people pass to `AssumeRole` as `PolicyArns` live in
+    /// the role's account without being attached.
+    #[serde(default)]
+    pub accounts: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -301,6 +307,15 @@ pub fn parse_model(text: &str) -> ApiResult<Model> {
     for (n, p) in &m.policies {
         names("policy", n)?;
         check_doc(&p.document, PolicyType::Identity)?;
+        for a in &p.accounts {
+            if a.get_ref() != "self" && !m.accounts.contains_key(a.get_ref()) {
+                return Err(bad(
+                    text,
+                    a.span(),
+                    format!("no account `{}` in [accounts]", a.get_ref()),
+                ));
+            }
+        }
     }
     let policy_ref = |r: &Spanned<String>| -> ApiResult<()> {
         let s = r.get_ref();
@@ -714,7 +729,14 @@ impl<S: Store> Iam<S> {
                 .chain(r.boundary.iter())
                 .for_each(|p| note(&a, p));
         }
-        for n in m.policies.keys() {
+        for (n, p) in &m.policies {
+            for a in &p.accounts {
+                let a = match a.get_ref().as_str() {
+                    "self" => Acct::Own,
+                    other => Acct::Member(other.to_string()),
+                };
+                uses.insert((a, n.clone()));
+            }
             if !uses.iter().any(|(_, x)| x == n) {
                 uses.insert((Acct::Own, n.clone()));
             }

@@ -1264,4 +1264,77 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(dbg.contains(&o.id) && dbg.contains(&ou.id), "{dbg}");
     }
+
+    #[test]
+    fn rcps_bind_member_resources_of_the_services_they_govern() {
+        use crate::auth::Target;
+        let i = Iam::new(
+            Arc::new(MemStore::new()),
+            Sealer::new(&Sealer::generate_key()),
+        );
+        i.ensure_account(M, 0).unwrap();
+        let o = i.create_organization(M, None, 0).unwrap();
+        let prod = i
+            .create_org_account(M, "prod", "p@example.com", None, 0)
+            .unwrap()
+            .account_id
+            .unwrap();
+        i.set_policy_type(M, &o.root_id, RCP, true).unwrap();
+        // Only principals of the organization may reach its S3 objects.
+        let doc = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*","Condition":{{"StringNotEqualsIfExists":{{"aws:PrincipalOrgID":"{}"}}}}}}]}}"#,
+            o.id
+        );
+        let p = i.create_org_policy(M, "org-only", "", RCP, &doc).unwrap();
+        i.attach_org_policy(M, &p.id, &prod).unwrap();
+        let info = RequestInfo {
+            now: 0,
+            region: "us-east-1".into(),
+            ..RequestInfo::default()
+        };
+        let bucket_policy = |who: &str| {
+            let d = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{who}"}},"Action":"s3:GetObject","Resource":"*"}}]}}"#
+            );
+            PolicySet::from_policies([
+                ward_policy::Policy::parse("b", &d, PolicyType::Resource).unwrap()
+            ])
+        };
+        let decide = |caller: &Caller, who: &str| {
+            let t = Target {
+                resource: "arn:aws:s3:::prod-data/k",
+                account: Some(&prod),
+                policy: Some(bucket_policy(who)),
+            };
+            i.decide(caller, "s3:GetObject", &t, &[], &info, |_, d| {
+                (
+                    d.decision.as_str().to_string(),
+                    d.decided_by.map(|t| t.as_str().to_string()),
+                )
+            })
+            .unwrap()
+        };
+        // An outsider the bucket policy names is still denied by the RCP.
+        i.ensure_account("999999999999", 0).unwrap();
+        let outsider = root("999999999999");
+        assert_eq!(
+            decide(&outsider, "arn:aws:iam::999999999999:root"),
+            ("explicitDeny".to_string(), Some("rcp".to_string()))
+        );
+        // The management account's root, in the organization, is allowed.
+        assert_eq!(
+            decide(&root(M), &format!("arn:aws:iam::{M}:root")).0,
+            "allowed"
+        );
+        // RCPs do not govern IAM.
+        i.authorize(
+            &root(&prod),
+            "iam:ListUsers",
+            &format!("arn:aws:iam::{prod}:user/x"),
+            &[],
+            None,
+            &info,
+        )
+        .unwrap();
+    }
 }

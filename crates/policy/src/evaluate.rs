@@ -20,8 +20,9 @@
 //! 5. The identity side: identity policies, intersected with the permissions
 //!    boundary and the session policies when present.
 //!
-//! An account's root user has every identity permission in its own account
-//! (no identity policy applies to it); SCPs, RCPs and explicit denies still do.
+//! An account's root user has every identity permission (no identity policy
+//! applies to it) — across accounts the resource's policy must still allow;
+//! SCPs, RCPs and explicit denies still bind it.
 
 use crate::document::{Effect, PolicyType};
 use crate::explain::{Decision, EvalDecision, MatchedStatement};
@@ -166,7 +167,10 @@ pub fn evaluate<'a>(req: &Request, layers: &'a Layers) -> Decision<'a> {
     let res_best = resource.and_then(|r| r.best);
     let pb_ok = boundary.is_none_or(|b| b.allow) || is_root;
     let sess_ok = session.is_none_or(|s| s.allow) || is_root;
-    let id_allow = identity.allow || (is_root && !cross);
+    // The root user's identity side allows everything, in its own account
+    // and as the asking side of a cross-account request (the other account's
+    // resource policy must still allow).
+    let id_allow = identity.allow || is_root;
     // What stops the identity side, in AWS's order.
     let identity_gap = |id_allow: bool| -> Option<PolicyType> {
         if !id_allow {
@@ -799,6 +803,18 @@ mod tests {
             decide(&r, &Layers::default()),
             (EvalDecision::ImplicitDeny, Some(PolicyType::Resource))
         );
+        // ... and that suffices: the root's own side allows everything.
+        let grant = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111111111111"},"Action":"s3:GetObject","Resource":"*"}]}"#;
+        let l = Layers {
+            resource: Some(PolicySet::from_policies([Policy::parse(
+                "b",
+                grant,
+                PolicyType::Resource,
+            )
+            .unwrap()])),
+            ..Layers::default()
+        };
+        assert_eq!(decide(&r, &l).0, EvalDecision::Allowed);
     }
 
     // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html

@@ -246,6 +246,44 @@ async fn the_pipeline_end_to_end() {
         "{msg}"
     );
 
+    // ... or by a session-policy template of the model (PolicyArns).
+    let out = w
+        .sts(&bob_s)
+        .assume_role()
+        .role_arn(role("prod-deploy"))
+        .role_session_name("releases")
+        .policy_arns(
+            aws_sdk_sts::types::PolicyDescriptorType::builder()
+                .arn(format!("arn:aws:iam::{prod}:policy/releases-only"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    let rel = Creds::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token()),
+    );
+    let put = check(
+        &rel,
+        "PUT",
+        "releases/app-1.3.tgz",
+        "s3:PutObject",
+        "arn:aws:s3:::prod-deploy/releases/app-1.3.tgz",
+    );
+    assert_eq!(put["Allowed"], true, "{put}");
+    let build = check(
+        &rel,
+        "POST",
+        "x",
+        "codebuild:StartBuild",
+        &format!("arn:aws:codebuild:us-east-1:{prod}:project/prod-deploy"),
+    );
+    assert_eq!(build["Allowed"], false, "{build}");
+    assert_eq!(build["Results"][0]["decided_by"], "session");
+
     // The SCP denies in Prod what break-glass's administrator policy allows.
     let carol_s = mfa_session(&w, &carol, &carol_mfa, &carol_app).await;
     let bg = assume(&w, &carol_s, &role("break-glass"), None)
