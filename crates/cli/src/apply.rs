@@ -73,20 +73,31 @@ pub fn run(a: &ApplyArgs) -> Result<std::process::ExitCode> {
         );
         return Ok(std::process::ExitCode::SUCCESS);
     }
-    eprintln!(
-        "applying {} change(s) to {} ...",
-        changes.len(),
-        client.endpoint
-    );
-    let (status, out) = client.call("WardAdmin.Apply", &input)?;
-    if status != 200 {
-        bail!("{}: {}", a.file.display(), error_text(&out));
+    let total = changes.len();
+    eprintln!("applying {total} change(s) to {} ...", client.endpoint);
+    // In steps, so progress shows as it goes (about 50 steps at most).
+    let step = (total / 50).max(1);
+    let mut done = 0usize;
+    loop {
+        let input = json!({"Document": text, "MaxChanges": step});
+        let (status, out) = client.call("WardAdmin.Apply", &input)?;
+        if status != 200 {
+            bail!("{}: {}", a.file.display(), error_text(&out));
+        }
+        let made = list(&out);
+        for (sign, what) in &made {
+            done += 1;
+            println!("[{done}/{total}] {sign} {what}");
+        }
+        let remaining = out.get("Remaining").and_then(Value::as_u64).unwrap_or(0);
+        if remaining == 0 {
+            break;
+        }
+        if made.is_empty() || done > total {
+            bail!("the server's plan does not converge ({remaining} change(s) left); nothing more applied");
+        }
     }
-    let done = list(&out);
-    let n = done.len();
-    for (i, (sign, what)) in done.iter().enumerate() {
-        println!("[{}/{n}] {sign} {what}", i + 1);
-    }
+    let n = done;
     println!("applied {n} change(s)");
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -493,6 +493,8 @@ pub struct Outcome {
     pub changes: Vec<Change>,
     /// Changes made (apply), in order.
     pub applied: usize,
+    /// Changes of the plan still to make.
+    pub remaining: usize,
 }
 
 impl<S: Store> Iam<S> {
@@ -1080,6 +1082,7 @@ impl<S: Store> Iam<S> {
         let m = parse_model(text)?;
         let changes = self.changes(&caller.account, &m)?;
         Ok(Outcome {
+            remaining: changes.len(),
             changes: changes.into_iter().map(|(c, _)| c).collect(),
             applied: 0,
         })
@@ -1096,12 +1099,28 @@ impl<S: Store> Iam<S> {
         caller: &Caller,
         text: &str,
         info: &RequestInfo,
+        progress: impl FnMut(&Change),
+    ) -> ApiResult<Outcome> {
+        self.apply_some(caller, text, info, None, progress)
+    }
+
+    /// [`Iam::apply`] of at most `limit` changes (the first ones of the
+    /// plan); `Outcome::remaining` says how many more the plan holds.
+    /// (`ward apply` goes in steps to show progress as it goes.)
+    pub fn apply_some(
+        &self,
+        caller: &Caller,
+        text: &str,
+        info: &RequestInfo,
+        limit: Option<usize>,
         mut progress: impl FnMut(&Change),
     ) -> ApiResult<Outcome> {
         self.authorize(caller, "ward:Apply", "*", &[], None, info)?;
         let m = parse_model(text)?;
         let own = caller.account.clone();
-        let changes = self.changes(&own, &m)?;
+        let mut changes = self.changes(&own, &m)?;
+        let remaining = changes.len().saturating_sub(limit.unwrap_or(usize::MAX));
+        changes.truncate(limit.unwrap_or(usize::MAX));
         // Every change authorized before any is made.
         for (_, op) in &changes {
             self.authorize_op(caller, op, info)?;
@@ -1109,6 +1128,7 @@ impl<S: Store> Iam<S> {
         let mut out = Outcome {
             changes: Vec::new(),
             applied: 0,
+            remaining,
         };
         let now = info.now;
         let total = changes.len();

@@ -41,12 +41,17 @@ pub(crate) fn dispatch<S: Store>(
                 .authorize(caller, "ward:Apply", "*", &[], None, info)
                 .map_err(|e| ApiError::new("AccessDeniedException", 400, e.message))?;
             let out = st.iam.plan(caller, doc)?;
-            Ok(json!({"Changes": changes(&out.changes), "Applied": 0}))
+            Ok(json!({"Changes": changes(&out.changes), "Applied": 0, "Remaining": out.remaining}))
         }
         "Apply" => {
+            let limit = input
+                .get("MaxChanges")
+                .and_then(Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n > 0);
             let out = st
                 .iam
-                .apply(caller, doc, info, |c| {
+                .apply_some(caller, doc, info, limit, |c| {
                     tracing::info!(sign = %c.sign, change = %c.what, "apply");
                 })
                 .map_err(|e| {
@@ -56,7 +61,11 @@ pub(crate) fn dispatch<S: Store>(
                         e
                     }
                 })?;
-            Ok(json!({"Changes": changes(&out.changes), "Applied": out.applied}))
+            Ok(json!({
+                "Changes": changes(&out.changes),
+                "Applied": out.applied,
+                "Remaining": out.remaining,
+            }))
         }
         other => Err(ApiError::new(
             "UnknownOperationException",
