@@ -110,6 +110,77 @@ pub struct Document {
     pub statement_is_object: bool,
 }
 
+/// The condition keys a document refers to — in `Condition` blocks and as
+/// `${...}` policy variables in resources and condition values — each once
+/// (compared case-insensitively), in the order they first appear; what
+/// `GetContextKeysForCustomPolicy` answers.
+pub fn context_keys(doc: &Document) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |k: &str| {
+        if !out.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+            out.push(k.to_string());
+        }
+    };
+    let variables = |text: &str, add: &mut dyn FnMut(&str)| {
+        let mut rest = text;
+        while let Some(i) = rest.find("${") {
+            let after = rest.get(i + 2..).unwrap_or("");
+            let Some(end) = after.find('}') else { break };
+            let inner = after.get(..end).unwrap_or("");
+            let key = inner.split(',').next().unwrap_or("").trim();
+            if !key.is_empty() && !matches!(key, "*" | "?" | "$") {
+                add(key);
+            }
+            rest = after.get(end + 1..).unwrap_or("");
+        }
+    };
+    for st in &doc.statements {
+        if let Some(r) = &st.resource {
+            for item in &r.items {
+                variables(&item.value, &mut add);
+            }
+        }
+        for c in &st.conditions {
+            add(&c.key.value);
+            for v in &c.values {
+                variables(&v.value, &mut add);
+            }
+        }
+    }
+    out
+}
+
+/// Where the JSON object that starts at `start` in `text` ends (the offset
+/// just past its closing brace), skipping braces inside strings.
+pub fn object_end(text: &str, start: usize) -> usize {
+    let bytes = text.as_bytes();
+    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate().skip(start) {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    text.len()
+}
+
 impl Document {
     /// The language version in force (a document without `Version` is read
     /// with the 2008-10-17 rules, as AWS does).
@@ -382,4 +453,27 @@ pub struct Condition {
     pub values: Vec<Located<String>>,
     /// The values were a single scalar rather than an array.
     pub single: bool,
+}
+
+#[cfg(test)]
+mod context_key_tests {
+    use super::*;
+
+    #[test]
+    fn keys_from_conditions_and_variables_once() {
+        let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/${aws:username}/*","Condition":{"StringEquals":{"aws:PrincipalTag/team":"${aws:PrincipalTag/team}","AWS:USERNAME":"x"},"Bool":{"aws:MultiFactorAuthPresent":"true"}}}]}"#;
+        let d = crate::parse(text, PolicyType::Identity).unwrap();
+        assert_eq!(
+            context_keys(&d),
+            [
+                "aws:username",
+                "aws:PrincipalTag/team",
+                "aws:MultiFactorAuthPresent"
+            ]
+        );
+        let start = d.statements[0].offset;
+        let end = object_end(text, start);
+        assert_eq!(&text[end - 3..end], "}}}");
+        assert_eq!(end, text.len() - 2);
+    }
 }

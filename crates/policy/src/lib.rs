@@ -41,7 +41,7 @@ pub mod variables;
 pub mod wildcard;
 
 pub use context::{Context, ContextValue};
-pub use document::{Document, Effect, PolicyType, Version};
+pub use document::{context_keys, object_end, Document, Effect, PolicyType, Version};
 pub use error::PolicyError;
 pub use evaluate::{evaluate, Layers};
 pub use explain::{Decision, EvalDecision, MatchedStatement};

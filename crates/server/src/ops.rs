@@ -151,6 +151,21 @@ fn truncation(w: &mut XmlWriter, marker: &Option<String>) {
 }
 
 /// `arn:aws:iam::ACCOUNT:{what}{path}{name}`.
+fn write_matched(w: &mut XmlWriter, matched: &[ward_core::sim::SimStatement]) {
+    w.list("MatchedStatements", matched, |w, m| {
+        w.element("SourcePolicyId", &m.source_policy_id);
+        w.element("SourcePolicyType", m.source_policy_type);
+        w.nested("StartPosition", |w| {
+            w.int_element("Line", i64::try_from(m.start.line).unwrap_or(i64::MAX));
+            w.int_element("Column", i64::try_from(m.start.column).unwrap_or(i64::MAX));
+        });
+        w.nested("EndPosition", |w| {
+            w.int_element("Line", i64::try_from(m.end.line).unwrap_or(i64::MAX));
+            w.int_element("Column", i64::try_from(m.end.column).unwrap_or(i64::MAX));
+        });
+    });
+}
+
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -879,6 +894,150 @@ fn iam<S: Store>(
                     w.bool_element("IsTruncated", false);
                 }))
             }
+        }
+        // ---------- the policy simulator ----------
+        "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => {
+            use ward_core::sim::{SimInput, SimPolicy};
+            let inputs = |name: &str, prefix: &str| -> Vec<SimPolicy> {
+                p.list(name)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, text)| SimPolicy {
+                        id: format!("{prefix}.{}", n + 1),
+                        source_type: "none",
+                        text: text.to_string(),
+                    })
+                    .collect()
+            };
+            let mut context = Vec::new();
+            for e in p.struct_list("ContextEntries") {
+                let mut values: Vec<(u32, String)> = e
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        let i = k.strip_prefix("ContextKeyValues.member.")?.parse().ok()?;
+                        Some((i, v.clone()))
+                    })
+                    .collect();
+                values.sort();
+                let name = e.get("ContextKeyName").cloned().unwrap_or_default();
+                let ty = e.get("ContextKeyType").map_or("string", String::as_str);
+                context.push(ward_core::sim::context_entry(
+                    &name,
+                    values.into_iter().map(|(_, v)| v).collect(),
+                    ty,
+                )?);
+            }
+            let input = SimInput {
+                actions: p
+                    .list("ActionNames")
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+                resources: p
+                    .list("ResourceArns")
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+                context,
+                resource_policy: p.get("ResourcePolicy").map(str::to_string),
+                resource_owner: p.get("ResourceOwner").map(str::to_string),
+                caller_arn: p.get("CallerArn").map(str::to_string),
+            };
+            let (principal, account, mut identity, mut boundary) =
+                if action == "SimulatePrincipalPolicy" {
+                    let source = req(p, "PolicySourceArn")?;
+                    authz(source, vec![])?;
+                    let (acct, identity, boundary) = i.principal_policies(source)?;
+                    (
+                        source.to_string(),
+                        Some(acct),
+                        identity,
+                        boundary.into_iter().collect::<Vec<_>>(),
+                    )
+                } else {
+                    authz("*", vec![])?;
+                    // The policies alone decide, for an IAM user of the caller's
+                    // account (never the root user, whom no policy binds), unless
+                    // `CallerArn` names one.
+                    (
+                        iam_arn(a, "user/", "", "simulated-principal"),
+                        None,
+                        Vec::new(),
+                        Vec::new(),
+                    )
+                };
+            identity.extend(inputs("PolicyInputList", "PolicyInputList"));
+            let given = inputs(
+                "PermissionsBoundaryPolicyInputList",
+                "PermissionsBoundaryPolicyInputList",
+            );
+            if !given.is_empty() {
+                boundary = given;
+            }
+            let results =
+                i.simulate(&principal, account.as_deref(), &identity, &boundary, &input)?;
+            Ok(response(ns, action, rid, |w| {
+                w.list("EvaluationResults", &results, |w, r| {
+                    w.element("EvalActionName", &r.action);
+                    w.element("EvalResourceName", &r.resource);
+                    w.element("EvalDecision", r.decision);
+                    write_matched(w, &r.matched);
+                    w.string_list("MissingContextValues", r.missing.iter().map(String::as_str));
+                    if let Some(a) = r.allowed_by_organizations {
+                        w.nested("OrganizationsDecisionDetail", |w| {
+                            w.bool_element("AllowedByOrganizations", a);
+                        });
+                    }
+                    if let Some(a) = r.allowed_by_boundary {
+                        w.nested("PermissionsBoundaryDecisionDetail", |w| {
+                            w.bool_element("AllowedByPermissionsBoundary", a);
+                        });
+                    }
+                    if !r.details.is_empty() {
+                        w.map(
+                            "EvalDecisionDetails",
+                            r.details.iter().map(|(k, v)| (*k, (*v).to_string())),
+                        );
+                    }
+                    w.list(
+                        "ResourceSpecificResults",
+                        std::slice::from_ref(r),
+                        |w, r| {
+                            w.element("EvalResourceName", &r.resource);
+                            w.element("EvalResourceDecision", r.decision);
+                            write_matched(w, &r.matched);
+                            w.string_list(
+                                "MissingContextValues",
+                                r.missing.iter().map(String::as_str),
+                            );
+                        },
+                    );
+                });
+                w.bool_element("IsTruncated", false);
+            }))
+        }
+        "GetContextKeysForPrincipalPolicy" | "GetContextKeysForCustomPolicy" => {
+            use ward_core::sim::SimPolicy;
+            let mut policies: Vec<SimPolicy> = Vec::new();
+            if action == "GetContextKeysForPrincipalPolicy" {
+                let source = req(p, "PolicySourceArn")?;
+                authz(source, vec![])?;
+                let (_, identity, _) = i.principal_policies(source)?;
+                policies = identity;
+            } else {
+                authz("*", vec![])?;
+            }
+            for (n, text) in p.list("PolicyInputList").into_iter().enumerate() {
+                policies.push(SimPolicy {
+                    id: format!("PolicyInputList.{}", n + 1),
+                    source_type: "none",
+                    text: text.to_string(),
+                });
+            }
+            let keys = i.context_keys_of(&policies)?;
+            Ok(response(ns, action, rid, |w| {
+                w.string_list("ContextKeyNames", keys.iter().map(String::as_str));
+            }))
         }
         // ---------- MFA devices ----------
         "CreateVirtualMFADevice" => {

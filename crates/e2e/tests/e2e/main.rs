@@ -21,4 +21,5 @@ mod iam_policies;
 mod iam_users;
 mod mfa;
 mod pipeline;
+mod simulate;
 mod sts;
