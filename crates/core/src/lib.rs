@@ -13,6 +13,7 @@ pub mod iam;
 pub mod mfa;
 pub mod model;
 pub mod org;
+pub mod report;
 pub mod sim;
 pub mod store;
 pub mod sts;

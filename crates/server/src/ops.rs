@@ -895,6 +895,31 @@ fn iam<S: Store>(
                 }))
             }
         }
+        // ---------- credential report ----------
+        "GenerateCredentialReport" => {
+            authz("*", vec![])?;
+            let started = i.generate_credential_report(a, now)?;
+            Ok(response(ns, action, rid, |w| {
+                if started {
+                    w.element("State", "STARTED");
+                    w.element(
+                        "Description",
+                        "No report exists. Starting a new report generation task",
+                    );
+                } else {
+                    w.element("State", "COMPLETE");
+                }
+            }))
+        }
+        "GetCredentialReport" => {
+            authz("*", vec![])?;
+            let r = i.credential_report(a, now)?;
+            Ok(response(ns, action, rid, |w| {
+                w.element("Content", &b64(r.csv.as_bytes()));
+                w.element("ReportFormat", "text/csv");
+                w.timestamp_element("GeneratedTime", r.generated);
+            }))
+        }
         // ---------- the policy simulator ----------
         "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => {
             use ward_core::sim::{SimInput, SimPolicy};

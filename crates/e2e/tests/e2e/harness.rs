@@ -387,6 +387,7 @@ fn aws_status(code: &str) -> Option<u16> {
         | "ExpiredToken"
         | "InvalidAuthenticationCode" => 403,
         "RequestEntityTooLarge" => 413,
+        "ReportNotPresent" | "ReportExpired" => 410,
         "NoSuchEntity" => 404,
         "EntityAlreadyExists" | "LimitExceeded" | "DeleteConflict" => 409,
         _ => return None,

@@ -194,3 +194,59 @@ async fn simulate_principal_policy_agrees_with_enforcement() {
         .await;
     assert_eq!(crate::harness::error_of(e).0, "NoSuchEntity");
 }
+
+#[tokio::test]
+async fn credential_report_lists_every_user_with_aws_columns() {
+    use aws_sdk_iam::types::ReportStateType;
+    let w = Ward::start();
+    let iam = w.root_iam();
+    let (code, _) = crate::harness::error_of(iam.get_credential_report().send().await);
+    assert_eq!(code, "ReportNotPresent");
+    w.user_with_key("lee").await;
+    iam.create_user().user_name("max").send().await.unwrap();
+    let g = iam.generate_credential_report().send().await.unwrap();
+    assert_eq!(g.state(), Some(&ReportStateType::Started));
+    let g = iam.generate_credential_report().send().await.unwrap();
+    assert_eq!(g.state(), Some(&ReportStateType::Complete));
+    let r = iam.get_credential_report().send().await.unwrap();
+    assert_eq!(r.report_format().map(|f| f.as_str()), Some("text/csv"));
+    let csv = String::from_utf8(r.content().unwrap().as_ref().to_vec()).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        rows[0],
+        [
+            "user",
+            "arn",
+            "user_creation_time",
+            "password_enabled",
+            "password_last_used",
+            "password_last_changed",
+            "password_next_rotation",
+            "mfa_active",
+            "access_key_1_active",
+            "access_key_1_last_rotated",
+            "access_key_1_last_used_date",
+            "access_key_1_last_used_region",
+            "access_key_1_last_used_service",
+            "access_key_2_active",
+            "access_key_2_last_rotated",
+            "access_key_2_last_used_date",
+            "access_key_2_last_used_region",
+            "access_key_2_last_used_service",
+            "cert_1_active",
+            "cert_1_last_rotated",
+            "cert_2_active",
+            "cert_2_last_rotated"
+        ]
+    );
+    assert_eq!(rows[1][0], "<root_account>");
+    // The root key that signed these calls is active and was used by IAM.
+    assert_eq!(rows[1][8], "true");
+    assert_eq!(rows[1][12], "iam");
+    let lee = rows.iter().find(|r| r[0] == "lee").unwrap();
+    assert_eq!(lee[1], arn("user/lee"));
+    assert_eq!((lee[7], lee[8], lee[13]), ("false", "true", "false"));
+    let max = rows.iter().find(|r| r[0] == "max").unwrap();
+    assert_eq!((max[8], max[9]), ("false", "N/A"));
+    assert_eq!(rows.len(), 4);
+}
