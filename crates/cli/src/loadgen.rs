@@ -34,6 +34,10 @@ pub struct LoadArgs {
     /// e.g. `--only getcaller` for profiling one path.
     #[arg(long)]
     only: Option<String>,
+    /// Record every request in the audit trail (as `ward serve` does);
+    /// run once with and once without to see what recording costs.
+    #[arg(long)]
+    audit: bool,
 }
 
 const ACCOUNT: &str = "123456789012";
@@ -223,6 +227,9 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
     )
     .map_err(e)?;
     let state = Arc::new(AppState::new(iam, Config::default(), None));
+    if args.audit {
+        state.start_auditing();
+    }
     // The server on its own runtime (2 worker threads: this machine's cores).
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -253,7 +260,11 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
         secret: uk.secret.clone(),
         token: None,
     });
-    println!("ward bench-server: {} s per run, server on {addr} (2 worker threads), SQLite with synchronous=FULL", args.seconds);
+    println!(
+        "ward bench-server: {} s per run, server on {addr} (2 worker threads), SQLite with synchronous=FULL, audit trail {}",
+        args.seconds,
+        if args.audit { "on" } else { "off" }
+    );
     println!(
         "{:<34} {:>5} {:>11} {:>10} {:>10} {:>7}",
         "scenario", "conns", "req/s", "p50 µs", "p99 µs", "errors"

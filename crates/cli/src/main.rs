@@ -12,6 +12,7 @@
 //! Only this crate uses `anyhow`, does I/O and wires a store into the server.
 
 mod apply;
+mod audit;
 mod bench;
 mod client;
 mod loadgen;
@@ -49,6 +50,9 @@ enum Command {
     BenchServer(loadgen::LoadArgs),
     /// Converge a running Ward to an environment model (TOML; docs/apply.md).
     Apply(apply::ApplyArgs),
+    /// The audit trail: verify its hash chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
     /// Virtual MFA helpers.
     #[command(subcommand)]
     Mfa(MfaCmd),
@@ -248,6 +252,7 @@ fn main() -> ExitCode {
         Command::Mfa(MfaCmd::Code(a)) => mfa_code(a),
         Command::Profiles(a) => profiles::run(a),
         Command::Apply(a) => apply::run(a),
+        Command::Audit(c) => audit::run(c),
         Command::Workload(c) => workload::run(c),
     };
     match r {

@@ -48,6 +48,9 @@ pub struct ServeArgs {
         allow_negative_numbers = true
     )]
     clock_offset: i64,
+    /// Do not record requests in the audit trail (recorded by default).
+    #[arg(long, env = "WARD_NO_AUDIT")]
+    no_audit: bool,
 }
 
 /// Write a file readable only by its owner.
@@ -193,6 +196,9 @@ fn listen<S: Store>(
     banner: Vec<String>,
 ) -> Result<std::process::ExitCode> {
     let state = Arc::new(state);
+    if !args.no_audit {
+        state.start_auditing();
+    }
     let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)

@@ -1503,3 +1503,175 @@ fn ward_apply_the_pipeline() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every call is in the audit trail, found with `aws cloudtrail
+/// lookup-events` by each lookup attribute; a denied call is recorded with
+/// its error code.
+#[test]
+fn aws_cli_lookup_events() {
+    let dir = tmp("trail");
+    let s = Server::start(&dir, "127.0.0.1:0");
+    let (id, secret) = root_key(&s);
+    configure(&s, "admin", &id, &secret, None);
+    aws(
+        &s,
+        "admin",
+        &["iam", "create-user", "--user-name", "audited"],
+    )
+    .unwrap();
+    aws(&s, "admin", &["iam", "list-users"]).unwrap();
+    let k = aws(
+        &s,
+        "admin",
+        &["iam", "create-access-key", "--user-name", "audited"],
+    )
+    .unwrap();
+    let key = k["AccessKey"]["AccessKeyId"].as_str().unwrap().to_string();
+    configure(
+        &s,
+        "audited",
+        &key,
+        k["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+        None,
+    );
+    let e = aws(&s, "audited", &["iam", "create-user", "--user-name", "x"]).unwrap_err();
+    assert!(e.contains("(AccessDenied)"), "{e}");
+    let lookup = |k: &str, v: &str| -> Vec<Value> {
+        let out = aws(
+            &s,
+            "admin",
+            &[
+                "cloudtrail",
+                "lookup-events",
+                "--lookup-attributes",
+                &format!("AttributeKey={k},AttributeValue={v}"),
+            ],
+        )
+        .unwrap();
+        out["Events"].as_array().unwrap().clone()
+    };
+    let trail = |e: &Value| -> Value {
+        serde_json::from_str(e["CloudTrailEvent"].as_str().unwrap()).unwrap()
+    };
+    // By event name: the create and the refused create, newest first.
+    let creates = lookup("EventName", "CreateUser");
+    assert_eq!(creates.len(), 2, "{creates:?}");
+    let denied = trail(&creates[0]);
+    assert_eq!(denied["errorCode"], "AccessDenied");
+    assert_eq!(denied["userIdentity"]["type"], "IAMUser");
+    assert_eq!(denied["userIdentity"]["userName"], "audited");
+    assert_eq!(denied["requestParameters"]["userName"], "x");
+    let made = trail(&creates[1]);
+    assert_eq!(made["userIdentity"]["type"], "Root");
+    assert_eq!(made["eventSource"], "iam.amazonaws.com");
+    assert_eq!(made["recipientAccountId"], "123456789012");
+    assert!(made.get("errorCode").is_none());
+    // By each other attribute.
+    assert_eq!(lookup("Username", "audited").len(), 1);
+    assert_eq!(lookup("AccessKeyId", &key).len(), 1);
+    let ro = lookup("ReadOnly", "true");
+    assert!(ro.iter().any(|e| e["EventName"] == "ListUsers"), "{ro:?}");
+    assert!(ro.iter().all(|e| e["ReadOnly"] == "true"));
+    assert!(lookup("ResourceName", "audited").len() >= 2);
+    assert!(lookup("ResourceType", "AWS::IAM::User").len() >= 3);
+    assert!(lookup("EventSource", "iam.amazonaws.com").len() >= 4);
+    let id = creates[1]["EventId"].as_str().unwrap();
+    let one = lookup("EventId", id);
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["EventName"], "CreateUser");
+    // Pages.
+    let page = aws(
+        &s,
+        "admin",
+        &["cloudtrail", "lookup-events", "--max-items", "2"],
+    )
+    .unwrap();
+    assert_eq!(page["Events"].as_array().unwrap().len(), 2);
+    assert!(page["NextToken"].is_string(), "{page}");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `ward audit verify` passes on an untouched trail and reports each of an
+/// edit, a deletion, a reordering and an insertion made directly to the store.
+#[test]
+fn ward_audit_verify_reports_tampering() {
+    use ward_core::store::Store;
+    let dir = tmp("verify");
+    let mut s = Server::start(&dir, "127.0.0.1:0");
+    let (id, secret) = root_key(&s);
+    configure(&s, "admin", &id, &secret, None);
+    for n in 0..4 {
+        aws(
+            &s,
+            "admin",
+            &["iam", "create-user", "--user-name", &format!("u{n}")],
+        )
+        .unwrap();
+    }
+    aws(&s, "admin", &["iam", "list-users"]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.kill9();
+    let verify = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+            .args(["audit", "verify", "--data-dir"])
+            .arg(dir.join("data"))
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let (code, out) = verify();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("audit trail intact: 5 records"), "{out}");
+    let store = ward_store::SqliteStore::open(&dir.join("data/ward.db")).unwrap();
+    let key = |seq: u64| format!("{:020}", u64::MAX - seq);
+    let get = |seq: u64| -> Vec<u8> {
+        store
+            .read(|tx| tx.get("audit", &key(seq)))
+            .unwrap()
+            .unwrap()
+    };
+    // Edit record 2.
+    let edited = String::from_utf8(get(2)).unwrap().replace("u1", "ux");
+    store
+        .write(|tx| tx.put("audit", &key(2), edited.as_bytes()))
+        .unwrap();
+    let (code, out) = verify();
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("record 2: its content does not match its hash (edited)"),
+        "{out}"
+    );
+    // Delete record 4.
+    store
+        .write(|tx| tx.delete("audit", &key(4)).map(|_| ()))
+        .unwrap();
+    let (_, out) = verify();
+    assert!(out.contains("records 4..4 are missing (deleted)"), "{out}");
+    // Reorder: swap records 1 and 3.
+    let (r1, r3) = (get(1), get(3));
+    store
+        .write(|tx| {
+            tx.put("audit", &key(1), &r3)?;
+            tx.put("audit", &key(3), &r1)
+        })
+        .unwrap();
+    let (_, out) = verify();
+    assert!(
+        out.contains("stored under the key of another position"),
+        "{out}"
+    );
+    // Insert a record after the last one.
+    let fake = String::from_utf8(get(5))
+        .unwrap()
+        .replace("\"seq\":5", "\"seq\":6");
+    store
+        .write(|tx| tx.put("audit", &key(6), fake.as_bytes()))
+        .unwrap();
+    let (_, out) = verify();
+    assert!(
+        out.contains("record 6: does not follow the record before it"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,6 +5,7 @@
 //! `ward-store`.
 
 pub mod apply;
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod crypto;

@@ -11,6 +11,7 @@ mod admin;
 mod authz;
 mod ops;
 mod orgs;
+mod trail;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -75,6 +76,8 @@ pub struct AppState<S> {
     /// a key id has one secret for its whole life, so a key derived once
     /// serves every request it signs that day.
     signing_keys: std::sync::Mutex<std::collections::HashMap<SigningScope, [u8; 32]>>,
+    /// The audit trail's appender, once started.
+    audit: std::sync::Mutex<Option<std::sync::mpsc::Sender<(String, ward_core::audit::EventKeys)>>>,
 }
 
 type SigningScope = (String, String, String, String);
@@ -91,6 +94,7 @@ impl<S> AppState<S> {
             last_touch: std::sync::Mutex::new(std::collections::HashMap::new()),
             no_auth_left: std::sync::Mutex::new(None),
             signing_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
+            audit: std::sync::Mutex::new(None),
         }
     }
 
@@ -157,6 +161,27 @@ impl<S> AppState<S> {
             }
         }
     }
+}
+
+impl<S: Store> AppState<S> {
+    /// Record every API request in the audit trail from now on (a
+    /// background appender stores records in batches).
+    pub fn start_auditing(self: &Arc<Self>) {
+        let tx = trail::start(self);
+        if let Ok(mut a) = self.audit.lock() {
+            *a = Some(tx);
+        }
+    }
+}
+
+/// What a request revealed, for its audit record.
+#[derive(Default)]
+pub(crate) struct Seen {
+    caller: Option<ward_core::auth::Caller>,
+    access_key_id: Option<String>,
+    parameters: serde_json::Value,
+    region: String,
+    user_agent: Option<String>,
 }
 
 /// The axum application. Serve it with
@@ -358,6 +383,8 @@ pub(crate) enum Api {
     /// Ward's administration over JSON 1.1 (`X-Amz-Target: WardAdmin.Apply`
     /// and `WardAdmin.Plan`, used by `ward apply`).
     Admin,
+    /// CloudTrail's `LookupEvents` over JSON 1.1.
+    CloudTrail,
 }
 
 impl Api {
@@ -366,6 +393,7 @@ impl Api {
             Api::Query(s) => s.signing_name(),
             Api::Organizations => "organizations",
             Api::Authorization | Api::Admin => "ward",
+            Api::CloudTrail => "cloudtrail",
         }
     }
 }
@@ -375,6 +403,10 @@ const JSON_TARGETS: &[(&str, Api)] = &[
     ("AWSOrganizationsV20161128.", Api::Organizations),
     ("WardAuthorization.", Api::Authorization),
     ("WardAdmin.", Api::Admin),
+    (
+        "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.",
+        Api::CloudTrail,
+    ),
 ];
 
 /// A decoded request.
@@ -454,6 +486,7 @@ impl Call {
             }
             Call::Json { api, .. } => {
                 *api == Api::Authorization
+                    || *api == Api::CloudTrail
                     || action == "Plan"
                     || action.starts_with("Describe")
                     || action.starts_with("List")
@@ -516,7 +549,7 @@ async fn handle<S: Store>(
         Api::Query(Service::Iam)
     };
     let read_only = call.as_ref().map_or(true, Call::is_read_only);
-    let (api, action, result, touch) = if read_only && !st.config.emulator {
+    let ((api, action, result, touch), seen) = if read_only && !st.config.emulator {
         process(
             &st, &method, &uri, &headers, &body, call, fallback, source_ip, &rid,
         )
@@ -529,8 +562,41 @@ async fn handle<S: Store>(
             )
         })
         .await
-        .unwrap_or_else(|_| (fallback, String::new(), Err(ApiError::internal()), None))
+        .unwrap_or_else(|_| {
+            (
+                (fallback, String::new(), Err(ApiError::internal()), None),
+                Seen::default(),
+            )
+        })
     };
+    // The audit record.
+    if let Ok(guard) = st.audit.lock() {
+        if let Some(tx) = guard.as_ref() {
+            let info = RequestInfo {
+                now: now(),
+                source_ip: Some(peer.ip().to_string()),
+                secure_transport: false,
+                region: if seen.region.is_empty() {
+                    st.config.region.clone()
+                } else {
+                    seen.region.clone()
+                },
+                user_agent: seen.user_agent.clone(),
+            };
+            let ev = trail::Event {
+                api,
+                action: &action,
+                caller: seen.caller.as_ref(),
+                access_key_id: seen.access_key_id.as_deref(),
+                parameters: seen.parameters,
+                error: result.as_ref().err(),
+                request_id: &rid,
+                info: &info,
+                fallback_account: "",
+            };
+            let _ = tx.send(trail::record(&ev));
+        }
+    }
     if let Some((key, service, region)) = touch {
         // Record the key's last use off the request path; best effort, a
         // failure does not fail the call.
@@ -545,7 +611,7 @@ async fn handle<S: Store>(
             status = 200;
             xml(StatusCode::OK, body, &rid)
         }
-        (Ok(body), Api::Organizations | Api::Authorization | Api::Admin) => {
+        (Ok(body), Api::Organizations | Api::Authorization | Api::Admin | Api::CloudTrail) => {
             status = 200;
             json(StatusCode::OK, body, &rid)
         }
@@ -553,7 +619,7 @@ async fn handle<S: Store>(
             status = e.status;
             error_xml(service, &e, &rid)
         }
-        (Err(e), Api::Organizations | Api::Authorization | Api::Admin) => {
+        (Err(e), Api::Organizations | Api::Authorization | Api::Admin | Api::CloudTrail) => {
             status = e.status;
             error_json(&e, &rid)
         }
@@ -626,6 +692,9 @@ fn dispatch<S: Store>(
         (Api::Admin, Call::Json { action, input, .. }) => {
             admin::dispatch(st, action, input, caller, info).map(|v| v.to_string())
         }
+        (Api::CloudTrail, Call::Json { action, input, .. }) => {
+            trail::lookup(st, action, input, caller, info).map(|v| v.to_string())
+        }
         _ => Err(ApiError::internal()),
     }
 }
@@ -677,6 +746,26 @@ fn process<S: Store>(
     fallback: Api,
     source_ip: Option<String>,
     rid: &str,
+) -> (Outcome, Seen) {
+    let mut seen = Seen::default();
+    let o = process_inner(
+        st, method, uri, headers, body, call, fallback, source_ip, rid, &mut seen,
+    );
+    (o, seen)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn process_inner<S: Store>(
+    st: &AppState<S>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    call: Result<Call, ApiError>,
+    fallback: Api,
+    source_ip: Option<String>,
+    rid: &str,
+    seen: &mut Seen,
 ) -> Outcome {
     let query = uri.query().unwrap_or("");
     let call = match call {
@@ -684,6 +773,30 @@ fn process<S: Store>(
         Err(e) => return (fallback, String::new(), Err(e), None),
     };
     let action = call.action().to_string();
+    seen.parameters = match &call {
+        Call::Query(p) => trail::query_parameters(p),
+        Call::Json {
+            api: Api::Admin,
+            input,
+            ..
+        } => serde_json::json!({
+            "documentLength": input.get("Document").and_then(|d| d.as_str()).map_or(0, str::len),
+            "maxChanges": input.get("MaxChanges").cloned().unwrap_or(serde_json::Value::Null),
+        }),
+        Call::Json {
+            api: Api::Authorization,
+            input,
+            ..
+        } => serde_json::json!({
+            "actions": input.get("Actions").cloned().unwrap_or(serde_json::Value::Null),
+            "resources": input.get("Resources").cloned().unwrap_or(serde_json::Value::Null),
+        }),
+        Call::Json { input, .. } => input.clone(),
+    };
+    seen.user_agent = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     // Authentication.
     let hdrs: Vec<(String, String)> = headers
         .iter()
@@ -738,6 +851,8 @@ fn process<S: Store>(
                 .map_or_else(|_| st.config.region.clone(), |p| p.region.clone()),
             user_agent: None,
         };
+        seen.caller = Some(caller.clone());
+        seen.region = info.region.clone();
         let result = dispatch(st, service, &call, &caller, &info, rid);
         return (service, action, result, None);
     }
@@ -745,10 +860,13 @@ fn process<S: Store>(
         Ok(p) => p,
         Err(e) => return (service, action, Err(sigv4_error(service, &e)), None),
     };
+    seen.access_key_id = Some(parsed.access_key_id.clone());
+    seen.region = parsed.region.clone();
     let caller = match authenticate(st, &sreq, &parsed, now, service) {
         Ok(c) => c,
         Err(e) => return (service, action, Err(e), None),
     };
+    seen.caller = Some(caller.clone());
     // Credentials from `GetSessionToken` without MFA may not call IAM, and
     // no such credentials may call STS but for `AssumeRole` and
     // `GetCallerIdentity` (AWS: https://docs.aws.amazon.com/STS/latest/APIReference/API_GetSessionToken.html;

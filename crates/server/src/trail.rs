@@ -1,0 +1,390 @@
+//! The audit trail at the edge: a CloudTrail record for every request
+//! (<https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html>),
+//! handed to a background appender that stores records in batches (one
+//! durable transaction per batch, hash-chained by `ward-core::audit`), and
+//! `LookupEvents` over CloudTrail's JSON protocol.
+
+use crate::{Api, AppState};
+use serde_json::{json, Map, Value};
+use std::sync::mpsc;
+use std::sync::Arc;
+use ward_core::audit::EventKeys;
+use ward_core::auth::{Caller, CallerKind, RequestInfo};
+use ward_core::store::Store;
+use ward_core::ApiError;
+
+/// Parameters AWS hides in `requestParameters`.
+const HIDDEN: &[&str] = &[
+    "Password",
+    "NewPassword",
+    "OldPassword",
+    "TokenCode",
+    "AuthenticationCode1",
+    "AuthenticationCode2",
+    "SecretAccessKey",
+];
+
+/// What a request's record is made of.
+pub(crate) struct Event<'a> {
+    pub api: Api,
+    pub action: &'a str,
+    pub caller: Option<&'a Caller>,
+    /// The access key the request was signed with, even when refused.
+    pub access_key_id: Option<&'a str>,
+    pub parameters: Value,
+    pub error: Option<&'a ApiError>,
+    pub request_id: &'a str,
+    pub info: &'a RequestInfo,
+    pub fallback_account: &'a str,
+}
+
+fn event_source(api: Api) -> &'static str {
+    match api {
+        Api::Query(ward_protocol::model::Service::Iam) => "iam.amazonaws.com",
+        Api::Query(ward_protocol::model::Service::Sts) => "sts.amazonaws.com",
+        Api::Organizations => "organizations.amazonaws.com",
+        Api::Authorization | Api::Admin => "ward.amazonaws.com",
+        Api::CloudTrail => "cloudtrail.amazonaws.com",
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Query parameters as CloudTrail writes them: lowerCamel keys, secrets hidden.
+pub(crate) fn query_parameters(p: &ward_protocol::query::Params) -> Value {
+    let mut m = Map::new();
+    for (k, v) in p.with_prefix("") {
+        if k == "Action" || k == "Version" {
+            continue;
+        }
+        let hidden = HIDDEN.contains(&k);
+        m.insert(
+            lower_first(k),
+            json!(if hidden {
+                "HIDDEN_DUE_TO_SECURITY_REASONS"
+            } else {
+                v
+            }),
+        );
+    }
+    Value::Object(m)
+}
+
+fn user_identity(c: Option<&Caller>, key: Option<&str>) -> Value {
+    let Some(c) = c else {
+        return json!({"type": "Unknown", "accessKeyId": key.unwrap_or("")});
+    };
+    let mut v = json!({
+        "principalId": c.user_id,
+        "arn": c.arn,
+        "accountId": c.account,
+        "accessKeyId": c.access_key_id,
+    });
+    let mfa = c
+        .session
+        .as_ref()
+        .is_some_and(|s| s.mfa_authenticated_at.is_some());
+    let o = v.as_object_mut();
+    if let Some(o) = o {
+        match &c.kind {
+            CallerKind::Root | CallerKind::UserSession { user: None } => {
+                o.insert("type".into(), json!("Root"));
+            }
+            CallerKind::User { name } | CallerKind::UserSession { user: Some(name) } => {
+                o.insert("type".into(), json!("IAMUser"));
+                o.insert("userName".into(), json!(name));
+            }
+            CallerKind::Role { role_name, .. } => {
+                o.insert("type".into(), json!("AssumedRole"));
+                if let Some(s) = &c.session {
+                    let (role_arn, role_id) = match &s.kind {
+                        ward_core::model::SessionKind::Role {
+                            role_arn, role_id, ..
+                        } => (role_arn.clone(), role_id.clone()),
+                        _ => (String::new(), String::new()),
+                    };
+                    let mut ctx = json!({
+                        "sessionIssuer": {
+                            "type": "Role",
+                            "principalId": role_id,
+                            "arn": role_arn,
+                            "accountId": c.account,
+                            "userName": role_name,
+                        },
+                        "attributes": {
+                            "creationDate": ward_core::model::iso8601(s.issued),
+                            "mfaAuthenticated": mfa.to_string(),
+                        },
+                    });
+                    if let (Some(si), Some(m)) = (&s.source_identity, ctx.as_object_mut()) {
+                        m.insert("sourceIdentity".into(), json!(si));
+                    }
+                    o.insert("sessionContext".into(), ctx);
+                }
+            }
+        }
+        if !matches!(c.kind, CallerKind::Role { .. }) {
+            if let Some(s) = &c.session {
+                o.insert(
+                    "sessionContext".into(),
+                    json!({"attributes": {
+                        "creationDate": ward_core::model::iso8601(s.issued),
+                        "mfaAuthenticated": mfa.to_string(),
+                    }}),
+                );
+            }
+        }
+    }
+    v
+}
+
+/// The resources a request names, as CloudTrail lists them.
+fn resources(parameters: &Value) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let get = |k: &str| {
+        parameters
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    for (k, ty) in [
+        ("userName", "AWS::IAM::User"),
+        ("groupName", "AWS::IAM::Group"),
+        ("roleName", "AWS::IAM::Role"),
+        ("policyArn", "AWS::IAM::Policy"),
+        ("roleArn", "AWS::IAM::Role"),
+        ("instanceProfileName", "AWS::IAM::InstanceProfile"),
+        ("serialNumber", "AWS::IAM::MFADevice"),
+        ("accessKeyId", "AWS::IAM::AccessKey"),
+    ] {
+        if let Some(v) = get(k) {
+            out.push((ty, v));
+        }
+    }
+    out
+}
+
+/// The record and its lookup keys.
+pub(crate) fn record(e: &Event<'_>) -> (String, EventKeys) {
+    let event_id = crate::request_id();
+    let read_only = ["Get", "List", "Describe", "Lookup", "Simulate"]
+        .iter()
+        .any(|p| e.action.starts_with(p))
+        || e.action == "GetCallerIdentity";
+    let account = e
+        .caller
+        .map_or(e.fallback_account, |c| c.account.as_str())
+        .to_string();
+    let res = resources(&e.parameters);
+    let mut v = json!({
+        "eventVersion": "1.11",
+        "userIdentity": user_identity(e.caller, e.access_key_id),
+        "eventTime": ward_core::model::iso8601(e.info.now),
+        "eventSource": event_source(e.api),
+        "eventName": e.action,
+        "awsRegion": e.info.region,
+        "sourceIPAddress": e.info.source_ip.clone().unwrap_or_default(),
+        "userAgent": e.info.user_agent.clone().unwrap_or_default(),
+        "requestParameters": e.parameters,
+        "responseElements": Value::Null,
+        "requestID": e.request_id,
+        "eventID": event_id,
+        "readOnly": read_only,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+        "resources": res.iter().map(|(t, n)| json!({"type": t, "ARN": n})).collect::<Vec<_>>(),
+        "additionalEventData": {
+            "wardDecision": match e.error {
+                None => "allowed",
+                Some(err) if err.code.starts_with("AccessDenied") => "denied",
+                Some(_) => "error",
+            },
+        },
+    });
+    if let (Some(err), Some(o)) = (e.error, v.as_object_mut()) {
+        o.insert("errorCode".into(), json!(err.code));
+        o.insert("errorMessage".into(), json!(err.message));
+    }
+    let username = match e.caller.map(|c| &c.kind) {
+        Some(CallerKind::User { name }) | Some(CallerKind::UserSession { user: Some(name) }) => {
+            Some(name.clone())
+        }
+        Some(CallerKind::Role { session_name, .. }) => Some(session_name.clone()),
+        Some(_) => Some("root".to_string()),
+        None => None,
+    };
+    let mut attributes: Vec<(&'static str, String)> = vec![
+        ("EventId", event_id_of(&v)),
+        ("EventName", e.action.to_string()),
+        ("ReadOnly", read_only.to_string()),
+        ("EventSource", event_source(e.api).to_string()),
+    ];
+    if let Some(u) = username {
+        attributes.push(("Username", u));
+    }
+    if let Some(k) = e
+        .caller
+        .map(|c| c.access_key_id.clone())
+        .or(e.access_key_id.map(str::to_string))
+    {
+        if !k.is_empty() {
+            attributes.push(("AccessKeyId", k));
+        }
+    }
+    for (t, n) in &res {
+        attributes.push(("ResourceType", (*t).to_string()));
+        attributes.push(("ResourceName", n.clone()));
+    }
+    attributes.sort();
+    attributes.dedup();
+    (
+        v.to_string(),
+        EventKeys {
+            account,
+            time: e.info.now,
+            attributes,
+        },
+    )
+}
+
+fn event_id_of(v: &Value) -> String {
+    v.get("eventID")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The background appender: records arrive on a channel and are stored in
+/// batches, one durable transaction each.
+pub(crate) fn start<S: Store>(st: &Arc<AppState<S>>) -> mpsc::Sender<(String, EventKeys)> {
+    let (tx, rx) = mpsc::channel::<(String, EventKeys)>();
+    let st = st.clone();
+    std::thread::Builder::new()
+        .name("ward-audit".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                while batch.len() < 1024 {
+                    match rx.try_recv() {
+                        Ok(r) => batch.push(r),
+                        Err(_) => break,
+                    }
+                }
+                if let Err(e) = st.iam.record_events(&batch) {
+                    tracing::error!(error = %e.message, records = batch.len(), "audit records could not be stored");
+                }
+            }
+        })
+        .ok();
+    tx
+}
+
+/// `LookupEvents`.
+pub(crate) fn lookup<S: Store>(
+    st: &AppState<S>,
+    action: &str,
+    input: &Value,
+    caller: &Caller,
+    info: &RequestInfo,
+) -> Result<Value, ApiError> {
+    if action != "LookupEvents" {
+        return Err(ApiError::new(
+            "UnknownOperationException",
+            400,
+            format!("Ward implements CloudTrail LookupEvents only, not {action}"),
+        ));
+    }
+    st.iam
+        .authorize(caller, "cloudtrail:LookupEvents", "*", &[], None, info)
+        .map_err(|e| ApiError::new("AccessDeniedException", 400, e.message))?;
+    let attrs = input
+        .get("LookupAttributes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if attrs.len() > 1 {
+        return Err(ApiError::new(
+            "InvalidLookupAttributesException",
+            400,
+            "You cannot specify more than one lookup attribute.",
+        ));
+    }
+    let attr = attrs.first().map(|a| {
+        (
+            a.get("AttributeKey")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            a.get("AttributeValue")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        )
+    });
+    let time = |k: &str| input.get(k).and_then(Value::as_f64).map(|t| t as i64);
+    let limit = input
+        .get("MaxResults")
+        .and_then(Value::as_u64)
+        .map_or(50, |m| m.clamp(1, 50)) as usize;
+    let page = st.iam.lookup_events(
+        &caller.account,
+        attr.as_ref().map(|(k, v)| (k.as_str(), v.as_str())),
+        time("StartTime"),
+        time("EndTime"),
+        limit,
+        input.get("NextToken").and_then(Value::as_str),
+    )?;
+    let events: Vec<Value> = page
+        .events
+        .iter()
+        .filter_map(|text| {
+            let r: Value = serde_json::from_str(text).ok()?;
+            let s = |k: &str| r.get(k).cloned().unwrap_or(Value::Null);
+            let username = r
+                .pointer("/userIdentity/userName")
+                .cloned()
+                .or_else(|| {
+                    r.pointer("/userIdentity/sessionContext/sessionIssuer/userName")
+                        .map(|_| {
+                            r.pointer("/userIdentity/arn")
+                                .and_then(Value::as_str)
+                                .and_then(|a| a.rsplit('/').next())
+                                .map_or(Value::Null, |x| json!(x))
+                        })
+                })
+                .unwrap_or(json!("root"));
+            let time = r
+                .get("eventTime")
+                .and_then(Value::as_str)
+                .and_then(|t| ward_sigv4::parse_amz_date(&t.replace(['-', ':'], "")))
+                .unwrap_or(0);
+            Some(json!({
+                "EventId": s("eventID"),
+                "EventName": s("eventName"),
+                "ReadOnly": r.get("readOnly").and_then(Value::as_bool).unwrap_or(false).to_string(),
+                "AccessKeyId": r.pointer("/userIdentity/accessKeyId").cloned().unwrap_or(Value::Null),
+                "EventTime": time,
+                "EventSource": s("eventSource"),
+                "Username": username,
+                "Resources": r.get("resources").and_then(Value::as_array).map(|a| a.iter().map(|x| json!({
+                    "ResourceType": x.get("type").cloned().unwrap_or(Value::Null),
+                    "ResourceName": x.get("ARN").cloned().unwrap_or(Value::Null),
+                })).collect::<Vec<_>>()).unwrap_or_default(),
+                "CloudTrailEvent": text,
+            }))
+        })
+        .collect();
+    let mut out = json!({"Events": events});
+    if let (Some(t), Some(o)) = (page.next_token, out.as_object_mut()) {
+        o.insert("NextToken".into(), json!(t));
+    }
+    Ok(out)
+}
