@@ -22,6 +22,26 @@ pub(crate) const INDEX: &str = "audit_idx";
 const HEAD: &str = "audit_head";
 const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+thread_local! {
+    static PENDING: std::cell::RefCell<Option<(String, EventKeys)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Hand this thread's next write transaction a record to commit with it
+/// (the request's record: a write and its record commit together).
+pub fn set_pending(record: (String, EventKeys)) {
+    PENDING.with(|p| *p.borrow_mut() = Some(record));
+}
+
+/// The record still waiting (none: it was committed with a write).
+pub fn take_pending() -> Option<(String, EventKeys)> {
+    PENDING.with(|p| p.borrow_mut().take())
+}
+
+/// Attributes with an index of their own; the others are found by reading
+/// the time index and the records (cheaper to record, slower to look up).
+const INDEXED: &[&str] = &["EventId", "EventName", "Username", "AccessKeyId"];
+
 /// The lookup attributes of `LookupEvents`, as an event's index entries.
 pub const ATTRIBUTES: &[&str] = &[
     "EventId",
@@ -123,6 +143,36 @@ pub struct Lookup {
     pub next_token: Option<String>,
 }
 
+/// Whether a CloudTrail record has a non-indexed lookup attribute.
+fn matches_attribute(event: &str, attr: &str, value: &str) -> bool {
+    let Ok(r) = serde_json::from_str::<serde_json::Value>(event) else {
+        return false;
+    };
+    let resources = || {
+        r.get("resources")
+            .and_then(|x| x.as_array())
+            .cloned()
+            .unwrap_or_default()
+    };
+    match attr {
+        "ReadOnly" => {
+            r.get("readOnly")
+                .and_then(|x| x.as_bool())
+                .map(|b| b.to_string())
+                .as_deref()
+                == Some(value)
+        }
+        "EventSource" => r.get("eventSource").and_then(|x| x.as_str()) == Some(value),
+        "ResourceType" => resources()
+            .iter()
+            .any(|x| x.get("type").and_then(|t| t.as_str()) == Some(value)),
+        "ResourceName" => resources()
+            .iter()
+            .any(|x| x.get("ARN").and_then(|t| t.as_str()) == Some(value)),
+        _ => false,
+    }
+}
+
 /// A problem `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -168,7 +218,9 @@ impl<S: Store> Iam<S> {
         }
         let limit = limit.max(1);
         self.store.read(|tx| {
-            let prefix = match attribute {
+            let indexed = attribute.filter(|(a, _)| INDEXED.contains(a));
+            let filter = attribute.filter(|(a, _)| !INDEXED.contains(a));
+            let prefix = match indexed {
                 Some((a, v)) => format!("{account}\u{1}{a}\u{1}{v}\u{1}"),
                 None => format!("{account}\u{1}time\u{1}"),
             };
@@ -200,6 +252,11 @@ impl<S: Store> Iam<S> {
                         // Newest first: everything after is older still.
                         out.next_token = None;
                         return Ok(out);
+                    }
+                    if let Some((a, v)) = filter {
+                        if !matches_attribute(&s.event, a, v) {
+                            continue;
+                        }
                     }
                     if out.events.len() == limit {
                         // One more exists: the token is the last one returned.
@@ -384,5 +441,21 @@ mod tests {
         let (_, f) = i.verify_audit().unwrap();
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].problem.contains("edited") && f[0].seq == 3, "{f:?}");
+    }
+
+    #[test]
+    fn a_write_and_its_record_commit_together() {
+        let store = Arc::new(MemStore::new());
+        let i = Iam::new(store, Sealer::new(&Sealer::generate_key()));
+        i.ensure_account("111", 0).unwrap();
+        set_pending(ev(1));
+        i.create_user("111", "bob", None, vec![], None, 0).unwrap();
+        assert!(take_pending().is_none(), "committed with the write");
+        assert_eq!(i.verify_audit().unwrap(), (1, vec![]));
+        // A write that fails commits no record: it is still waiting.
+        set_pending(ev(2));
+        assert!(i.create_user("111", "bob", None, vec![], None, 0).is_err());
+        assert!(take_pending().is_some());
+        assert_eq!(i.verify_audit().unwrap().0, 1);
     }
 }

@@ -118,7 +118,21 @@ impl<S: Store> Iam<S> {
         &self,
         f: impl FnOnce(&mut dyn TxMut) -> Result<R, E>,
     ) -> Result<R, E> {
-        let r = self.store.write(f);
+        // The request's audit record, if one waits, commits with its first
+        // write (and only if that write commits).
+        let pending = crate::audit::take_pending();
+        let r = self.store.write(|tx| {
+            let out = f(tx)?;
+            if let Some(p) = &pending {
+                crate::audit::append(tx, std::slice::from_ref(p))?;
+            }
+            Ok(out)
+        });
+        if r.is_err() {
+            if let Some(p) = pending {
+                crate::audit::set_pending(p);
+            }
+        }
         self.views.generation.fetch_add(1, Ordering::AcqRel);
         r
     }

@@ -164,8 +164,14 @@ impl<S> AppState<S> {
 }
 
 impl<S: Store> AppState<S> {
-    /// Record every API request in the audit trail from now on (a
-    /// background appender stores records in batches).
+    /// Whether requests are recorded.
+    fn auditing(&self) -> bool {
+        self.audit.lock().is_ok_and(|a| a.is_some())
+    }
+
+    /// Record every API request in the audit trail from now on: a write's
+    /// record commits in the write's transaction; the others are stored by a
+    /// background appender in batches.
     pub fn start_auditing(self: &Arc<Self>) {
         let tx = trail::start(self);
         if let Ok(mut a) = self.audit.lock() {
@@ -182,6 +188,8 @@ pub(crate) struct Seen {
     parameters: serde_json::Value,
     region: String,
     user_agent: Option<String>,
+    /// The record was committed with the call's write.
+    recorded: bool,
 }
 
 /// The axum application. Serve it with
@@ -569,8 +577,8 @@ async fn handle<S: Store>(
             )
         })
     };
-    // The audit record.
-    if let Ok(guard) = st.audit.lock() {
+    // The audit record (unless it committed with the call's write).
+    if let (Ok(guard), false) = (st.audit.lock(), seen.recorded) {
         if let Some(tx) = guard.as_ref() {
             let info = RequestInfo {
                 now: now(),
@@ -668,6 +676,41 @@ pub(crate) fn authenticate<S: Store>(
     let key = st.signing_key(parsed, secret.as_str());
     ward_sigv4::verify_with_key(sreq, parsed, &key, opts).map_err(|e| sigv4_error(api, &e))?;
     Ok(caller)
+}
+
+/// [`dispatch`], with the request's audit record committed together with
+/// the call's first write (when the call writes and auditing is on).
+#[allow(clippy::too_many_arguments)]
+fn dispatch_recorded<S: Store>(
+    st: &AppState<S>,
+    api: Api,
+    action: &str,
+    call: &Call,
+    caller: &ward_core::auth::Caller,
+    info: &RequestInfo,
+    rid: &str,
+    seen: &mut Seen,
+) -> Result<String, ApiError> {
+    let with_write = st.auditing() && !call.is_read_only();
+    if with_write {
+        ward_core::audit::set_pending(trail::record(&trail::Event {
+            api,
+            action,
+            caller: Some(caller),
+            access_key_id: Some(&caller.access_key_id),
+            parameters: seen.parameters.clone(),
+            error: None,
+            request_id: rid,
+            info,
+            fallback_account: "",
+        }));
+    }
+    let result = dispatch(st, api, call, caller, info, rid);
+    if with_write {
+        // Still waiting: no write committed it; the edge records the outcome.
+        seen.recorded = ward_core::audit::take_pending().is_none();
+    }
+    result
 }
 
 /// Run a decoded call for an authenticated caller.
@@ -853,7 +896,7 @@ fn process_inner<S: Store>(
         };
         seen.caller = Some(caller.clone());
         seen.region = info.region.clone();
-        let result = dispatch(st, service, &call, &caller, &info, rid);
+        let result = dispatch_recorded(st, service, &action, &call, &caller, &info, rid, seen);
         return (service, action, result, None);
     }
     let parsed = match parsed {
@@ -908,7 +951,7 @@ fn process_inner<S: Store>(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
     };
-    let result = dispatch(st, service, &call, &caller, &info, rid);
+    let result = dispatch_recorded(st, service, &action, &call, &caller, &info, rid, seen);
     let touch = (result.is_ok()
         && !caller.access_key_id.starts_with("ASIA")
         && st.should_touch(&caller.access_key_id, now))
