@@ -172,7 +172,7 @@ fn resources(parameters: &Value) -> Vec<(&'static str, String)> {
 
 /// The record and its lookup keys.
 pub(crate) fn record(e: &Event<'_>) -> (String, EventKeys) {
-    let event_id = crate::request_id();
+    let event_id = event_id();
     let read_only = ["Get", "List", "Describe", "Lookup", "Simulate"]
         .iter()
         .any(|p| e.action.starts_with(p))
@@ -252,6 +252,25 @@ pub(crate) fn record(e: &Event<'_>) -> (String, EventKeys) {
             time: e.info.now,
             attributes,
         },
+    )
+}
+
+/// A UUID whose first 48 bits are the time in milliseconds (as UUIDv7):
+/// ids of records stored together sort together, so their index entries
+/// land on the same pages.
+fn event_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let r = fastrand::u128(..);
+    let h = format!("{:012x}{:020x}", ms & 0xffff_ffff_ffff, r >> 48);
+    format!(
+        "{}-{}-7{}-{}-{}",
+        h.get(0..8).unwrap_or(""),
+        h.get(8..12).unwrap_or(""),
+        h.get(13..16).unwrap_or(""),
+        h.get(16..20).unwrap_or(""),
+        h.get(20..32).unwrap_or("")
     )
 }
 
