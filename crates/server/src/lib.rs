@@ -351,11 +351,16 @@ fn error_xml(service: Service, e: &ApiError, rid: &str) -> Response {
 }
 
 fn xml(status: StatusCode, body: String, rid: &str) -> Response {
+    answer(status, body, rid, "text/xml")
+}
+
+/// An answer with its content type and the request id header.
+fn answer(status: StatusCode, body: String, rid: &str, content_type: &'static str) -> Response {
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
     h.insert(
         "content-type",
-        axum::http::HeaderValue::from_static("text/xml"),
+        axum::http::HeaderValue::from_static(content_type),
     );
     if let Ok(v) = axum::http::HeaderValue::from_str(rid) {
         h.insert("x-amzn-requestid", v);
@@ -744,16 +749,7 @@ fn dispatch<S: Store>(
 
 /// A JSON-protocol answer.
 fn json(status: StatusCode, body: String, rid: &str) -> Response {
-    let mut r = (status, body).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        "content-type",
-        axum::http::HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    if let Ok(v) = axum::http::HeaderValue::from_str(rid) {
-        h.insert("x-amzn-requestid", v);
-    }
-    r
+    answer(status, body, rid, "application/x-amz-json-1.1")
 }
 
 /// A JSON-protocol error: `{"__type": CODE, "Message": ...}`.

@@ -15,7 +15,7 @@ fn opt<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
     input.get(name).and_then(Value::as_str)
 }
 
-fn req<'a>(input: &'a Value, name: &str) -> Result<&'a str, ApiError> {
+pub(crate) fn req<'a>(input: &'a Value, name: &str) -> Result<&'a str, ApiError> {
     opt(input, name).ok_or_else(|| {
         ApiError::new(
             "InvalidInputException",

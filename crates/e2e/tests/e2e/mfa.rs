@@ -33,6 +33,13 @@ impl App {
 /// key, the device's serial number and the authenticator app.
 async fn user_with_mfa(w: &Ward, name: &str) -> (Creds, String, App) {
     let creds = w.user_with_key(name).await;
+    let (serial, app) = enable_mfa(w, name).await;
+    (creds, serial, app)
+}
+
+/// A virtual MFA device named after user `name`, enabled for it: its
+/// serial number and the authenticator app.
+pub(crate) async fn enable_mfa(w: &Ward, name: &str) -> (String, App) {
     let iam = w.root_iam();
     let dev = iam
         .create_virtual_mfa_device()
@@ -51,7 +58,7 @@ async fn user_with_mfa(w: &Ward, name: &str) -> (Creds, String, App) {
         .send()
         .await
         .unwrap();
-    (creds, serial, app)
+    (serial, app)
 }
 
 #[tokio::test]

@@ -26,23 +26,7 @@ async fn person(w: &Ward, name: &str) -> (Creds, String, App) {
         .unwrap()
         .access_key
         .unwrap();
-    let dev = iam
-        .create_virtual_mfa_device()
-        .virtual_mfa_device_name(name)
-        .send()
-        .await
-        .unwrap();
-    let dev = dev.virtual_mfa_device().unwrap();
-    let serial = dev.serial_number().to_string();
-    let app = App::new(dev.base32_string_seed().unwrap().as_ref());
-    iam.enable_mfa_device()
-        .user_name(name)
-        .serial_number(&serial)
-        .authentication_code1(app.code(-1))
-        .authentication_code2(app.code(0))
-        .send()
-        .await
-        .unwrap();
+    let (serial, app) = crate::mfa::enable_mfa(w, name).await;
     (
         Creds::new(&k.access_key_id, &k.secret_access_key, None),
         serial,
