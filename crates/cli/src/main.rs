@@ -17,6 +17,7 @@ mod bench;
 mod client;
 mod loadgen;
 mod profiles;
+mod review;
 mod serve;
 mod workload;
 
@@ -59,6 +60,8 @@ enum Command {
     /// Print an AWS CLI config for a user: a base profile and one profile
     /// per role the user may assume (with `mfa_serial`), from the store.
     Profiles(profiles::ProfilesArgs),
+    /// Review unused access and generate least-privilege policies from the trail.
+    Review(review::ReviewArgs),
     /// Workloads that carry roles through the container credentials provider.
     #[command(subcommand)]
     Workload(workload::WorkloadCmd),
@@ -251,6 +254,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCmd::Bench(a)) => bench::run(a),
         Command::Mfa(MfaCmd::Code(a)) => mfa_code(a),
         Command::Profiles(a) => profiles::run(a),
+        Command::Review(a) => review::run(a),
         Command::Apply(a) => apply::run(a),
         Command::Audit(c) => audit::run(c),
         Command::Workload(c) => workload::run(c),

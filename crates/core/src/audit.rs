@@ -11,31 +11,153 @@
 //! Keys are `seq` inverted (`u64::MAX - seq`, zero-padded), so a forward
 //! scan lists the newest first, as `LookupEvents` answers.
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::iam::Iam;
+use crate::model::{LastUsed, SessionKind};
 use crate::store::{Store, StoreError, TxMut};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use ward_policy::{Decision, Request};
 
 pub(crate) const RECORD: &str = "audit";
 pub(crate) const INDEX: &str = "audit_idx";
+/// Last access per entity and action: `{entity}\u{1}{action}` → [`LastAccess`].
+pub(crate) const LAST_ACCESS: &str = "last_access";
+/// An access key's last use, from the trail: key id → [`LastUsed`].
+pub(crate) const KEY_LAST_USED: &str = "key_last_used";
 const HEAD: &str = "audit_head";
 const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// A record being made: the CloudTrail record and its lookup keys, before
+/// the request's decisions are added ([`finish`]).
+pub type Draft = (serde_json::Value, EventKeys);
+
 thread_local! {
-    static PENDING: std::cell::RefCell<Option<(String, EventKeys)>> =
+    static PENDING: std::cell::RefCell<Option<Draft>> =
         const { std::cell::RefCell::new(None) };
+    static DECISIONS: std::cell::RefCell<Vec<Noted>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Hand this thread's next write transaction a record to commit with it
 /// (the request's record: a write and its record commit together).
-pub fn set_pending(record: (String, EventKeys)) {
+pub fn set_pending(record: Draft) {
     PENDING.with(|p| *p.borrow_mut() = Some(record));
 }
 
 /// The record still waiting (none: it was committed with a write).
-pub fn take_pending() -> Option<(String, EventKeys)> {
+pub fn take_pending() -> Option<Draft> {
     PENDING.with(|p| p.borrow_mut().take())
+}
+
+/// A decision the engine made while serving the request on this thread:
+/// whose access it was (the user, the role behind a session, or the
+/// account's root), and what the record shows of it.
+#[derive(Debug, Clone)]
+pub struct Noted {
+    pub entity: String,
+    pub action: String,
+    pub resource: String,
+    pub allowed: bool,
+    /// `{principal, action, resource, decision, decidedBy, matchedStatements}`.
+    pub detail: serde_json::Value,
+}
+
+/// The IAM entity whose access a caller's request is: a role session's
+/// role, a user's session's user, the caller itself otherwise.
+pub fn entity_of(caller: &Caller) -> String {
+    match caller.session.as_ref().map(|s| &s.kind) {
+        Some(SessionKind::Role { role_arn, .. }) => role_arn.clone(),
+        _ => caller.arn.clone(),
+    }
+}
+
+static RECORDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether decisions are noted for records (a server in this process audits).
+pub fn set_recording(on: bool) {
+    RECORDING.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Note an enforcement decision for the request's record (and for the
+/// last-accessed data computed from the trail).
+pub fn note_decision(caller: &Caller, req: &Request, d: &Decision<'_>) {
+    if !RECORDING.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let matched: Vec<serde_json::Value> = d
+        .matched_statements
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "sourcePolicyId": m.policy_id(),
+                "sourcePolicyType": m.policy_type().as_str(),
+                "statementIndex": m.statement_index(),
+                "sid": m.sid(),
+            })
+        })
+        .collect();
+    let noted = Noted {
+        entity: entity_of(caller),
+        action: req.action().to_string(),
+        resource: req.resource().to_string(),
+        allowed: d.is_allowed(),
+        detail: serde_json::json!({
+            "principal": caller.arn,
+            "action": req.action(),
+            "resource": req.resource(),
+            "decision": d.decision.as_str(),
+            "decidedBy": d.decided_by.map(|t| t.as_str()),
+            "matchedStatements": matched,
+        }),
+    };
+    DECISIONS.with(|v| {
+        let mut v = v.borrow_mut();
+        // A request decides a handful of things; a runaway loop must not
+        // grow its record without bound.
+        if v.len() < 64 {
+            v.push(noted);
+        }
+    });
+}
+
+/// Forget this thread's decisions (a new request starts).
+pub fn clear_decisions() {
+    DECISIONS.with(|v| v.borrow_mut().clear());
+}
+
+/// This thread's decisions so far.
+pub fn decisions() -> Vec<Noted> {
+    DECISIONS.with(|v| v.borrow().clone())
+}
+
+/// The finished record: the decisions go into `additionalEventData` and
+/// become the record's accesses (what last-accessed data is computed from).
+pub fn finish(draft: Draft, decisions: &[Noted]) -> (String, EventKeys) {
+    let (mut event, mut keys) = draft;
+    if !decisions.is_empty() {
+        if let Some(extra) = event
+            .get_mut("additionalEventData")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            extra.insert(
+                "decisions".into(),
+                serde_json::Value::Array(decisions.iter().map(|n| n.detail.clone()).collect()),
+            );
+        }
+        keys.accesses = decisions
+            .iter()
+            .map(|n| Access {
+                entity: n.entity.clone(),
+                action: n.action.clone(),
+                resource: n.resource.clone(),
+                allowed: n.allowed,
+            })
+            .collect();
+    }
+    (event.to_string(), keys)
 }
 
 /// Attributes with an index of their own; the others are found by reading
@@ -64,13 +186,55 @@ pub struct Stored {
     pub event: String,
 }
 
-/// What an event is found by (attribute, value) and when it happened.
+/// What an event is found by (attribute, value) and when it happened, and
+/// what it tells of access (for last-accessed data).
 #[derive(Debug, Clone, Default)]
 pub struct EventKeys {
     /// The account whose trail it is in (`recipientAccountId`).
     pub account: String,
     pub time: i64,
     pub attributes: Vec<(&'static str, String)>,
+    /// The region the request was signed for.
+    pub region: String,
+    /// A long-term access key that signed the request and the service it
+    /// signed for (`AccessKeyLastUsed`).
+    pub key_used: Option<(String, String)>,
+    /// Every decision the request's authorization made.
+    pub accesses: Vec<Access>,
+}
+
+/// One authorization of an entity's action, as last-accessed data counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub entity: String,
+    pub action: String,
+    pub resource: String,
+    pub allowed: bool,
+}
+
+/// How many resources an action's last-access row remembers.
+pub const RESOURCES_KEPT: usize = 10;
+
+/// When an entity last attempted an action, and last was allowed it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastAccess {
+    /// The action as last written (the key is lowercase).
+    #[serde(default)]
+    pub action: String,
+    pub attempted: i64,
+    #[serde(default)]
+    pub allowed: Option<i64>,
+    pub region: String,
+    /// The resources it was last allowed on, newest first (at most
+    /// [`RESOURCES_KEPT`]): what a generated policy names.
+    #[serde(default)]
+    pub resources: Vec<String>,
+}
+
+fn remember(resources: &mut Vec<String>, r: &str) {
+    resources.retain(|x| x != r);
+    resources.insert(0, r.to_string());
+    resources.truncate(RESOURCES_KEPT);
 }
 
 fn key(seq: u64) -> String {
@@ -133,6 +297,80 @@ pub(crate) fn append(tx: &mut dyn TxMut, events: &[(String, EventKeys)]) -> Resu
         head = Head { seq, hash };
     }
     tx.put(HEAD, "head", &serde_json::to_vec(&head).map_err(store_err)?)?;
+    track_access(tx, events)
+}
+
+/// Fold a batch's accesses into the last-accessed rows (one read and one
+/// write per entity, action and key the batch touched).
+fn track_access(tx: &mut dyn TxMut, events: &[(String, EventKeys)]) -> Result<(), StoreError> {
+    let mut last: BTreeMap<String, LastAccess> = BTreeMap::new();
+    let mut keys: BTreeMap<&str, LastUsed> = BTreeMap::new();
+    for (_, k) in events {
+        for a in &k.accesses {
+            let e = last
+                .entry(format!(
+                    "{}\u{1}{}",
+                    a.entity,
+                    a.action.to_ascii_lowercase()
+                ))
+                .or_default();
+            if k.time >= e.attempted {
+                e.attempted = k.time;
+                e.action.clone_from(&a.action);
+                e.region.clone_from(&k.region);
+            }
+            if a.allowed {
+                e.allowed = e.allowed.max(Some(k.time));
+                remember(&mut e.resources, &a.resource);
+            }
+        }
+        if let Some((id, service)) = &k.key_used {
+            let u = keys.entry(id).or_insert_with(|| LastUsed {
+                at: k.time,
+                service: service.clone(),
+                region: k.region.clone(),
+            });
+            if k.time >= u.at {
+                *u = LastUsed {
+                    at: k.time,
+                    service: service.clone(),
+                    region: k.region.clone(),
+                };
+            }
+        }
+    }
+    for (key, new) in last {
+        let merged = match tx.get(LAST_ACCESS, &key)? {
+            Some(b) => {
+                let old: LastAccess = serde_json::from_slice(&b).map_err(store_err)?;
+                let newer = new.attempted >= old.attempted;
+                let mut resources = old.resources;
+                for r in new.resources.iter().rev() {
+                    remember(&mut resources, r);
+                }
+                LastAccess {
+                    resources,
+                    attempted: old.attempted.max(new.attempted),
+                    allowed: old.allowed.max(new.allowed),
+                    action: if newer { new.action } else { old.action },
+                    region: if newer { new.region } else { old.region },
+                }
+            }
+            None => new,
+        };
+        tx.put(
+            LAST_ACCESS,
+            &key,
+            &serde_json::to_vec(&merged).map_err(store_err)?,
+        )?;
+    }
+    for (id, u) in keys {
+        tx.put(
+            KEY_LAST_USED,
+            id,
+            &serde_json::to_vec(&u).map_err(store_err)?,
+        )?;
+    }
     Ok(())
 }
 
@@ -356,15 +594,17 @@ mod tests {
     use std::sync::Arc;
 
     fn ev(n: u64) -> (String, EventKeys) {
+        let (v, k) = draft(n);
+        (v.to_string(), k)
+    }
+
+    fn draft(n: u64) -> Draft {
         (
-            format!(
-                r#"{{"eventID":"e{n}","eventName":"{}"}}"#,
-                if n % 2 == 0 {
-                    "ListUsers"
-                } else {
-                    "CreateUser"
-                }
-            ),
+            serde_json::json!({"eventID": format!("e{n}"), "eventName": if n % 2 == 0 {
+                "ListUsers"
+            } else {
+                "CreateUser"
+            }, "additionalEventData": {}}),
             EventKeys {
                 account: "111".into(),
                 time: i64::try_from(n).unwrap() * 10,
@@ -380,6 +620,7 @@ mod tests {
                         .into(),
                     ),
                 ],
+                ..Default::default()
             },
         )
     }
@@ -448,14 +689,63 @@ mod tests {
         let store = Arc::new(MemStore::new());
         let i = Iam::new(store, Sealer::new(&Sealer::generate_key()));
         i.ensure_account("111", 0).unwrap();
-        set_pending(ev(1));
+        set_pending(draft(1));
         i.create_user("111", "bob", None, vec![], None, 0).unwrap();
         assert!(take_pending().is_none(), "committed with the write");
         assert_eq!(i.verify_audit().unwrap(), (1, vec![]));
         // A write that fails commits no record: it is still waiting.
-        set_pending(ev(2));
+        set_pending(draft(2));
         assert!(i.create_user("111", "bob", None, vec![], None, 0).is_err());
         assert!(take_pending().is_some());
         assert_eq!(i.verify_audit().unwrap().0, 1);
+    }
+
+    #[test]
+    fn accesses_fold_into_last_accessed_rows_and_key_use() {
+        let store = Arc::new(MemStore::new());
+        let i = Iam::new(store.clone(), Sealer::new(&Sealer::generate_key()));
+        let with = |n: u64, action: &str, allowed: bool| {
+            let (e, mut k) = ev(n);
+            k.region = format!("r{n}");
+            k.key_used = Some(("AKIAEXAMPLE".into(), "iam".into()));
+            k.accesses = vec![Access {
+                entity: "arn:aws:iam::111:user/bob".into(),
+                action: action.into(),
+                resource: format!("arn:aws:iam::111:user/u{n}"),
+                allowed,
+            }];
+            (e, k)
+        };
+        i.record_events(&[
+            with(1, "iam:GetUser", true),
+            with(3, "iam:GetUser", false),
+            with(2, "IAM:ListUsers", true),
+        ])
+        .unwrap();
+        i.record_events(&[with(4, "iam:listusers", false)]).unwrap();
+        let get = |k: &str| -> LastAccess {
+            store
+                .read(|tx| tx.get(LAST_ACCESS, k))
+                .unwrap()
+                .map(|b| serde_json::from_slice(&b).unwrap())
+                .unwrap()
+        };
+        let g = get("arn:aws:iam::111:user/bob\u{1}iam:getuser");
+        assert_eq!(
+            (g.attempted, g.allowed, g.region.as_str()),
+            (30, Some(10), "r3")
+        );
+        assert_eq!(g.resources, ["arn:aws:iam::111:user/u1"]);
+        let l = get("arn:aws:iam::111:user/bob\u{1}iam:listusers");
+        assert_eq!(
+            (l.attempted, l.allowed, l.region.as_str()),
+            (40, Some(20), "r4")
+        );
+        let u: LastUsed = store
+            .read(|tx| tx.get(KEY_LAST_USED, "AKIAEXAMPLE"))
+            .unwrap()
+            .map(|b| serde_json::from_slice(&b).unwrap())
+            .unwrap();
+        assert_eq!((u.at, u.region.as_str()), (40, "r4"));
     }
 }

@@ -383,6 +383,7 @@ impl<S: Store> Iam<S> {
             policy: resource_layer,
         };
         self.decide(caller, action, &target, extra, info, |req, d| {
+            crate::audit::note_decision(caller, req, d);
             if d.is_allowed() {
                 Ok(())
             } else {

@@ -183,6 +183,17 @@ pub(crate) fn scan_keys(tx: &dyn Tx, kind: &str, prefix: &str) -> ApiResult<Vec<
         .collect())
 }
 
+/// A key with its last use as the audit trail knows it (newer than what
+/// the key itself records, which is kept when the server does not audit).
+fn with_last_used(tx: &dyn Tx, mut k: AccessKey) -> ApiResult<AccessKey> {
+    if let Some(u) = get::<LastUsed>(tx, crate::audit::KEY_LAST_USED, &k.id)? {
+        if k.last_used.as_ref().is_none_or(|l| u.at >= l.at) {
+            k.last_used = Some(u);
+        }
+    }
+    Ok(k)
+}
+
 /// Move one record to a new key.
 fn rekey(tx: &mut dyn TxMut, kind: &str, from: &str, to: &str) -> ApiResult<()> {
     if let Some(v) = tx.get(kind, from)? {
@@ -588,7 +599,11 @@ impl<S: Store> Iam<S> {
     }
 
     pub fn access_key(&self, id: &str) -> ApiResult<Option<AccessKey>> {
-        self.store.read(|tx| get(tx, kind::ACCESS_KEY, id))
+        self.store
+            .read(|tx| match get::<AccessKey>(tx, kind::ACCESS_KEY, id)? {
+                Some(k) => Ok(Some(with_last_used(tx, k)?)),
+                None => Ok(None),
+            })
     }
 
     pub fn list_access_keys(&self, account: &str, user: Option<&str>) -> ApiResult<Vec<AccessKey>> {
@@ -601,7 +616,7 @@ impl<S: Store> Iam<S> {
             for k in scan_keys(tx, kind::USER_KEY, &format!("{account}/{owner}/"))? {
                 let id = k.rsplit('/').next().unwrap_or("");
                 if let Some(ak) = get::<AccessKey>(tx, kind::ACCESS_KEY, id)? {
-                    out.push(ak);
+                    out.push(with_last_used(tx, ak)?);
                 }
             }
             Ok(out)
@@ -652,6 +667,7 @@ impl<S: Store> Iam<S> {
             let k = self.owned_key(tx, account, user, id)?;
             let owner = k.user.as_deref().map_or_else(|| "#root".to_string(), lc);
             tx.delete(kind::ACCESS_KEY, id)?;
+            tx.delete(crate::audit::KEY_LAST_USED, id)?;
             tx.delete(kind::USER_KEY, &format!("{account}/{owner}/{id}"))?;
             Ok(())
         });

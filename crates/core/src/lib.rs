@@ -4,6 +4,7 @@
 //! protocols live in `ward-protocol` and `ward-server`, the databases in
 //! `ward-store`.
 
+pub mod access;
 pub mod apply;
 pub mod audit;
 pub mod auth;

@@ -124,7 +124,8 @@ impl<S: Store> Iam<S> {
         let r = self.store.write(|tx| {
             let out = f(tx)?;
             if let Some(p) = &pending {
-                crate::audit::append(tx, std::slice::from_ref(p))?;
+                let record = crate::audit::finish(p.clone(), &crate::audit::decisions());
+                crate::audit::append(tx, std::slice::from_ref(&record))?;
             }
             Ok(out)
         });

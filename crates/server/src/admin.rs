@@ -1,7 +1,8 @@
 //! Ward's administration API (`X-Amz-Target: WardAdmin.*`, JSON 1.1):
 //! `Plan` and `Apply` of an environment model (`ward apply`,
-//! `docs/apply.md`). The caller needs `ward:Apply`, and each change is
-//! authorized as the IAM or Organizations call it stands for.
+//! `docs/apply.md`; the caller needs `ward:Apply`, and each change is
+//! authorized as the IAM or Organizations call it stands for), and `Review`
+//! of unused access (`ward review`; the caller needs `ward:Review`).
 
 use crate::AppState;
 use serde_json::{json, Value};
@@ -25,6 +26,9 @@ pub(crate) fn dispatch<S: Store>(
     caller: &Caller,
     info: &RequestInfo,
 ) -> Result<Value, ApiError> {
+    if action == "Review" {
+        return review(st, input, caller, info);
+    }
     let doc = input
         .get("Document")
         .and_then(Value::as_str)
@@ -73,4 +77,46 @@ pub(crate) fn dispatch<S: Store>(
             format!("WardAdmin has no operation {other}"),
         )),
     }
+}
+
+/// `Review`: `{"Principal"?: ARN, "Days"?: N}` → every reviewed principal's
+/// findings, generated policy and diff.
+fn review<S: Store>(
+    st: &AppState<S>,
+    input: &Value,
+    caller: &Caller,
+    info: &RequestInfo,
+) -> Result<Value, ApiError> {
+    st.iam
+        .authorize(caller, "ward:Review", "*", &[], None, info)
+        .map_err(|e| ApiError::new("AccessDeniedException", 400, e.message))?;
+    let principal = input.get("Principal").and_then(Value::as_str);
+    let days = match input.get("Days") {
+        None | Some(Value::Null) => 90,
+        Some(v) => {
+            v.as_i64()
+                .filter(|d| (1..=400).contains(d))
+                .ok_or_else(|| {
+                    ApiError::new(
+                "InvalidInputException",
+                400,
+                format!("Days must be a whole number from 1 to 400 (IAM tracks 400 days), not {v}"),
+            )
+                })?
+        }
+    };
+    let since = info.now - days * 86_400;
+    let reviews = st.iam.review(&caller.account, principal, since)?;
+    Ok(json!({
+        "Since": ward_core::model::iso8601(since),
+        "Principals": reviews.iter().map(|r| json!({
+            "Arn": r.arn,
+            "Type": r.kind,
+            "Findings": r.findings.iter().map(|f| json!({"FindingType": f.kind, "Detail": f.detail})).collect::<Vec<_>>(),
+            "ActionsAllowed": r.actions_allowed,
+            "ActionsUsed": r.actions_used,
+            "GeneratedPolicy": r.generated,
+            "Diff": r.diff,
+        })).collect::<Vec<_>>(),
+    }))
 }

@@ -213,6 +213,7 @@ pub(crate) fn dispatch<S: Store>(
             let v = st
                 .iam
                 .decide(&client, a, &target, &extra, &client_info, |req, d| {
+                    ward_core::audit::note_decision(&client, req, d);
                     let mut v = ward_policy::case::result_json(None, req, d);
                     if let Value::Object(m) = &mut v {
                         m.remove("id");

@@ -173,6 +173,7 @@ impl<S: Store> AppState<S> {
     /// record commits in the write's transaction; the others are stored by a
     /// background appender in batches.
     pub fn start_auditing(self: &Arc<Self>) {
+        ward_core::audit::set_recording(true);
         let tx = trail::start(self);
         if let Ok(mut a) = self.audit.lock() {
             *a = Some(tx);
@@ -190,6 +191,8 @@ pub(crate) struct Seen {
     user_agent: Option<String>,
     /// The record was committed with the call's write.
     recorded: bool,
+    /// The decisions authorization made while serving the call.
+    decisions: Vec<ward_core::audit::Noted>,
 }
 
 /// The axum application. Serve it with
@@ -607,7 +610,10 @@ async fn handle<S: Store>(
                 info: &info,
                 fallback_account: "",
             };
-            let _ = tx.send(trail::record(&ev));
+            let _ = tx.send(ward_core::audit::finish(
+                trail::record(&ev),
+                &seen.decisions,
+            ));
         }
     }
     if let Some((key, service, region)) = touch {
@@ -787,9 +793,11 @@ fn process<S: Store>(
     rid: &str,
 ) -> (Outcome, Seen) {
     let mut seen = Seen::default();
+    ward_core::audit::clear_decisions();
     let o = process_inner(
         st, method, uri, headers, body, call, fallback, source_ip, rid, &mut seen,
     );
+    seen.decisions = ward_core::audit::decisions();
     (o, seen)
 }
 
@@ -948,7 +956,9 @@ fn process_inner<S: Store>(
             .map(str::to_string),
     };
     let result = dispatch_recorded(st, service, &action, &call, &caller, &info, rid, seen);
+    // A key's last use: from the audit trail when recording, else here.
     let touch = (result.is_ok()
+        && !st.auditing()
         && !caller.access_key_id.starts_with("ASIA")
         && st.should_touch(&caller.access_key_id, now))
     .then(|| {

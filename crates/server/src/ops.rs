@@ -145,6 +145,22 @@ fn write_policy(w: &mut XmlWriter, p: &ManagedPolicy, attachments: u64) {
     write_tags(w, &p.tags);
 }
 
+/// One page of a list held in memory; the marker is the next index.
+fn page_of<'a, T>(items: &'a [T], paging: &Paging) -> Result<(&'a [T], Option<String>), ApiError> {
+    let start = match &paging.marker {
+        Some(m) => m
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n <= items.len())
+            .ok_or_else(|| ApiError::invalid_input(format!("Invalid Marker: {m}")))?,
+        None => 0,
+    };
+    let end = start.saturating_add(paging.max_items.map_or(100, |m| m.clamp(1, 1000) as usize));
+    let end = end.min(items.len());
+    let page = items.get(start..end).unwrap_or_default();
+    Ok((page, (end < items.len()).then(|| end.to_string())))
+}
+
 fn truncation(w: &mut XmlWriter, marker: &Option<String>) {
     w.bool_element("IsTruncated", marker.is_some());
     w.opt_element("Marker", marker.as_deref());
@@ -918,6 +934,83 @@ fn iam<S: Store>(
                 w.element("Content", &b64(r.csv.as_bytes()));
                 w.element("ReportFormat", "text/csv");
                 w.timestamp_element("GeneratedTime", r.generated);
+            }))
+        }
+        // ---------- last accessed (from the audit trail) ----------
+        "GenerateServiceLastAccessedDetails" => {
+            let arn = req(p, "Arn")?;
+            authz(arn, vec![])?;
+            let action_level = p.get("Granularity") == Some("ACTION_LEVEL");
+            let id = i.generate_last_accessed(a, arn, action_level, now)?;
+            Ok(response(ns, action, rid, |w| {
+                w.element("JobId", &id);
+            }))
+        }
+        "GetServiceLastAccessedDetails" => {
+            authz("*", vec![])?;
+            let job = i.last_accessed_job(a, req(p, "JobId")?)?;
+            let (items, marker) = page_of(&job.services, &paging(p))?;
+            Ok(response(ns, action, rid, |w| {
+                w.element("JobStatus", "COMPLETED");
+                w.element(
+                    "JobType",
+                    if job.action_level {
+                        "ACTION_LEVEL"
+                    } else {
+                        "SERVICE_LEVEL"
+                    },
+                );
+                w.timestamp_element("JobCreationDate", job.created);
+                w.list("ServicesLastAccessed", items, |w, s| {
+                    w.element("ServiceName", &s.name);
+                    w.opt_timestamp_element("LastAuthenticated", s.last);
+                    w.element("ServiceNamespace", &s.namespace);
+                    w.opt_element("LastAuthenticatedEntity", s.entity.as_deref());
+                    w.opt_element("LastAuthenticatedRegion", s.region.as_deref());
+                    w.int_element("TotalAuthenticatedEntities", i64::from(s.total_entities));
+                    if let Some(actions) = &s.actions {
+                        w.list("TrackedActionsLastAccessed", actions, |w, t| {
+                            w.element("ActionName", &t.name);
+                            w.opt_element("LastAccessedEntity", t.entity.as_deref());
+                            w.opt_timestamp_element("LastAccessedTime", t.last);
+                            w.opt_element("LastAccessedRegion", t.region.as_deref());
+                        });
+                    }
+                });
+                w.timestamp_element("JobCompletionDate", job.completed);
+                truncation(w, &marker);
+            }))
+        }
+        "GetServiceLastAccessedDetailsWithEntities" => {
+            authz("*", vec![])?;
+            let job = i.last_accessed_job(a, req(p, "JobId")?)?;
+            let ns_name = req(p, "ServiceNamespace")?;
+            let service = job.services.iter().find(|s| s.namespace == ns_name);
+            let entities: Vec<_> = service
+                .map(|s| {
+                    s.entities
+                        .iter()
+                        .filter(|(_, t)| t.is_some())
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let (items, marker) = page_of(&entities, &paging(p))?;
+            Ok(response(ns, action, rid, |w| {
+                w.element("JobStatus", "COMPLETED");
+                w.timestamp_element("JobCreationDate", job.created);
+                w.timestamp_element("JobCompletionDate", job.completed);
+                w.list("EntityDetailsList", items, |w, (e, t)| {
+                    w.nested("EntityInfo", |w| {
+                        w.element("Arn", &e.arn);
+                        w.element("Name", &e.name);
+                        w.element("Type", &e.kind);
+                        w.element("Id", &e.id);
+                        w.element("Path", &e.path);
+                    });
+                    w.opt_timestamp_element("LastAuthenticated", *t);
+                });
+                truncation(w, &marker);
             }))
         }
         // ---------- the policy simulator ----------

@@ -170,8 +170,9 @@ fn resources(parameters: &Value) -> Vec<(&'static str, String)> {
     out
 }
 
-/// The record and its lookup keys.
-pub(crate) fn record(e: &Event<'_>) -> (String, EventKeys) {
+/// The record and its lookup keys (decisions are added by
+/// [`ward_core::audit::finish`]).
+pub(crate) fn record(e: &Event<'_>) -> ward_core::audit::Draft {
     let event_id = event_id();
     let read_only = ["Get", "List", "Describe", "Lookup", "Simulate"]
         .iter()
@@ -245,12 +246,27 @@ pub(crate) fn record(e: &Event<'_>) -> (String, EventKeys) {
     }
     attributes.sort();
     attributes.dedup();
+    // A long-term key's use (temporary keys have no last-used data).
+    let key_used = e
+        .caller
+        .filter(|c| !c.access_key_id.is_empty() && !c.access_key_id.starts_with("ASIA"))
+        .map(|c| {
+            (
+                c.access_key_id.clone(),
+                event_source(e.api)
+                    .trim_end_matches(".amazonaws.com")
+                    .to_string(),
+            )
+        });
     (
-        v.to_string(),
+        v,
         EventKeys {
             account,
             time: e.info.now,
             attributes,
+            region: e.info.region.clone(),
+            key_used,
+            accesses: Vec::new(),
         },
     )
 }

@@ -21,5 +21,6 @@ mod iam_policies;
 mod iam_users;
 mod mfa;
 mod pipeline;
+mod review;
 mod simulate;
 mod sts;
