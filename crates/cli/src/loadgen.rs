@@ -228,7 +228,7 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
     .map_err(e)?;
     let state = Arc::new(AppState::new(iam, Config::default(), None));
     if args.audit {
-        state.start_auditing();
+        state.start_auditing(ward_server::TrailConfig::default());
     }
     // The server on its own runtime (2 worker threads: this machine's cores).
     let server_rt = tokio::runtime::Builder::new_multi_thread()

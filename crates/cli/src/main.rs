@@ -15,6 +15,7 @@ mod apply;
 mod audit;
 mod bench;
 mod client;
+mod export;
 mod loadgen;
 mod profiles;
 mod review;

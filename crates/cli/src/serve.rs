@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use ward_core::crypto::Sealer;
+use ward_core::digest::DigestKey;
 use ward_core::iam::Iam;
 use ward_core::model::now;
 use ward_core::store::{MemStore, Store};
@@ -51,6 +52,14 @@ pub struct ServeArgs {
     /// Do not record requests in the audit trail (recorded by default).
     #[arg(long, env = "WARD_NO_AUDIT")]
     no_audit: bool,
+    /// Seal the audit trail in a signed digest this often (seconds).
+    #[arg(long, env = "WARD_AUDIT_DIGEST_INTERVAL", default_value_t = 3600)]
+    audit_digest_interval: u64,
+    /// Remove audit records older than this many days (once sealed in a
+    /// digest; export them first with `ward audit export`). Kept forever
+    /// by default.
+    #[arg(long, env = "WARD_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    audit_retention_days: Option<u32>,
 }
 
 /// Write a file readable only by its owner.
@@ -90,6 +99,39 @@ pub(crate) fn master_key(dir: &Path) -> Result<[u8; 32]> {
     let k = Sealer::generate_key();
     write_private(&path, format!("{}\n", hex::encode(*k)).as_bytes())?;
     Ok(*k)
+}
+
+/// The audit trail's digest signing key: `WARD_AUDIT_SIGNING_KEY` (64 hex
+/// digits, an Ed25519 seed), or `audit-signing.key` in the data directory,
+/// generated on first start (with its public key beside it,
+/// `audit-signing.pub.pem`, to keep elsewhere).
+pub(crate) fn digest_key(dir: &Path, create: bool) -> Result<Option<DigestKey>> {
+    let parse = |s: &str, from: &str| -> Result<DigestKey> {
+        let bytes = hex::decode(s.trim()).with_context(|| format!("{from} is not hex"))?;
+        let seed = <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| anyhow::anyhow!("{from} must hold 64 hex digits (32 bytes)"))?;
+        Ok(DigestKey::from_seed(&seed))
+    };
+    if let Ok(k) = std::env::var("WARD_AUDIT_SIGNING_KEY") {
+        return parse(&k, "WARD_AUDIT_SIGNING_KEY").map(Some);
+    }
+    let path = dir.join("audit-signing.key");
+    if path.exists() {
+        let s = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        return parse(&s, &path.display().to_string()).map(Some);
+    }
+    if !create {
+        return Ok(None);
+    }
+    let seed = DigestKey::generate_seed();
+    write_private(&path, format!("{}\n", hex::encode(seed)).as_bytes())?;
+    let key = DigestKey::from_seed(&seed);
+    let pem = ward_core::digest::public_pem(&key.public());
+    let pub_path = dir.join("audit-signing.pub.pem");
+    std::fs::write(&pub_path, pem)
+        .with_context(|| format!("cannot write `{}`", pub_path.display()))?;
+    Ok(Some(key))
 }
 
 /// The store of an existing data directory (beside a running server:
@@ -197,7 +239,16 @@ fn listen<S: Store>(
 ) -> Result<std::process::ExitCode> {
     let state = Arc::new(state);
     if !args.no_audit {
-        state.start_auditing();
+        let key = if args.emulator {
+            None
+        } else {
+            digest_key(&args.data_dir, true)?
+        };
+        state.start_auditing(ward_server::TrailConfig {
+            key,
+            digest_every: std::time::Duration::from_secs(args.audit_digest_interval.max(1)),
+            retention: args.audit_retention_days.map(|d| i64::from(d) * 86_400),
+        });
     }
     let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     rt.block_on(async move {

@@ -10,7 +10,7 @@
 //! attachments, enforcement and `AssumeRole` as a user would run them; and
 //! a `kill -9` of the server that must lose no acknowledged write.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -66,19 +66,21 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, listen: &str) -> Server {
+        Server::start_with(dir, listen, &[])
+    }
+
+    fn start_with(dir: &Path, listen: &str, extra: &[&str]) -> Server {
         std::fs::create_dir_all(dir).unwrap();
         let data = dir.join("data");
-        let (child, endpoint) = spawn_ward(
-            &[
-                "serve",
-                "--listen",
-                listen,
-                "--data-dir",
-                data.to_str().unwrap(),
-            ],
-            &[],
-            false,
-        );
+        let mut args = vec![
+            "serve",
+            "--listen",
+            listen,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (child, endpoint) = spawn_ward(&args, &[], false);
         Server {
             child,
             endpoint,
@@ -1671,6 +1673,244 @@ fn ward_audit_verify_reports_tampering() {
     let (_, out) = verify();
     assert!(
         out.contains("record 6: does not follow the record before it"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `ward audit` over a data directory: (exit code, stdout).
+fn ward_audit(args: &[&str], dir: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .arg("audit")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Signed digests: `ward audit verify` checks them with a public key kept
+/// outside the data directory, and sees a trail rewritten with a valid hash
+/// chain, a forged digest and a deleted one; `ward audit export` writes
+/// files CloudTrail tooling reads.
+#[test]
+fn ward_audit_digests_and_export() {
+    use std::io::Read as _;
+    use ward_core::audit::{chain_hash, Stored};
+    use ward_core::store::Store;
+    let dir = tmp("digests");
+    let mut s = Server::start(&dir, "127.0.0.1:0");
+    let (id, secret) = root_key(&s);
+    configure(&s, "admin", &id, &secret, None);
+    for n in 0..3 {
+        aws(
+            &s,
+            "admin",
+            &["iam", "create-user", "--user-name", &format!("u{n}")],
+        )
+        .unwrap();
+    }
+    aws(&s, "admin", &["iam", "list-users"]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.kill9();
+    // Sealed now (the server seals every hour by default); then one record
+    // more, not sealed yet.
+    let (code, out) = ward_audit(&["seal"], &dir);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("digest 1 seals records 1..=4"), "{out}");
+    let mut s = Server::start(&dir, "127.0.0.1:0");
+    aws(&s, "admin", &["iam", "get-user", "--user-name", "u0"]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.kill9();
+
+    let (code, pem) = ward_audit(&["public-key"], &dir);
+    assert_eq!(code, Some(0), "{pem}");
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+    let kept = dir.join("kept-public-key.pem");
+    std::fs::write(&kept, &pem).unwrap();
+    let verify = || ward_audit(&["verify", "--public-key", kept.to_str().unwrap()], &dir);
+    let (code, out) = verify();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("audit trail intact: 5 records"), "{out}");
+    assert!(out.contains("digest(s) verified with key"), "{out}");
+    assert!(
+        out.contains("records 1..=4 sealed; the 1 newest not yet"),
+        "{out}"
+    );
+
+    // Export: CloudTrail's folders and names; gzip JSON with every record.
+    let export = dir.join("export");
+    let (code, out) = ward_audit(&["export", "--out", export.to_str().unwrap()], &dir);
+    assert_eq!(code, Some(0), "{out}");
+    let mut records = Vec::new();
+    let mut stack = vec![export.join("AWSLogs")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p
+                .strip_prefix(&export)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            let parts: Vec<&str> = rel.split('/').collect();
+            assert_eq!(parts.len(), 8, "{rel}");
+            assert_eq!(
+                &parts[..4],
+                ["AWSLogs", "123456789012", "CloudTrail", "us-east-1"],
+                "{rel}"
+            );
+            let name = parts[7];
+            let prefix = format!(
+                "123456789012_CloudTrail_us-east-1_{}{}{}T",
+                parts[4], parts[5], parts[6]
+            );
+            assert!(name.starts_with(&prefix), "{rel}");
+            let rest = &name[prefix.len()..];
+            // HHmmZ_ + 16 characters + .json.gz
+            assert_eq!(rest.len(), 4 + 2 + 16 + 8, "{rel}");
+            assert!(rest.ends_with(".json.gz") && &rest[4..6] == "Z_", "{rel}");
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap())
+                .read_to_string(&mut text)
+                .unwrap();
+            let v: Value = serde_json::from_str(&text).unwrap();
+            records.extend(v["Records"].as_array().unwrap().iter().cloned());
+        }
+    }
+    assert_eq!(records.len(), 5, "{records:?}");
+    let created: Vec<&str> = records
+        .iter()
+        .filter(|r| r["eventName"] == "CreateUser")
+        .map(|r| r["requestParameters"]["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(created.len(), 3);
+    for r in &records {
+        assert_eq!(r["eventVersion"], "1.11");
+        assert_eq!(r["eventSource"], "iam.amazonaws.com");
+        assert_eq!(r["userIdentity"]["type"], "Root");
+    }
+
+    // Rewrite record 2 and every hash after it: the chain verifies, the
+    // digest does not.
+    let store = ward_store::SqliteStore::open(&dir.join("data/ward.db")).unwrap();
+    let key = |seq: u64| format!("{:020}", u64::MAX - seq);
+    let get = |seq: u64| -> Stored {
+        serde_json::from_slice(
+            &store
+                .read(|tx| tx.get("audit", &key(seq)))
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let mut prev = get(1).hash;
+    for seq in 2..=5 {
+        let mut r = get(seq);
+        if seq == 2 {
+            r.event = r.event.replace("u1", "ux");
+        }
+        r.prev = prev.clone();
+        r.hash = chain_hash(&r.prev, r.seq, &r.event);
+        prev = r.hash.clone();
+        let bytes = serde_json::to_vec(&r).unwrap();
+        store
+            .write(|tx| tx.put("audit", &key(seq), &bytes))
+            .unwrap();
+    }
+    let head = serde_json::to_vec(&serde_json::json!({"seq": 5, "hash": prev})).unwrap();
+    store
+        .write(|tx| tx.put("audit_head", "head", &head))
+        .unwrap();
+    let (code, out) = verify();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        !out.contains("record 2:"),
+        "the chain itself was made whole: {out}"
+    );
+    assert!(
+        out.contains("digest 1: record 4 no longer has the hash it was sealed with"),
+        "{out}"
+    );
+
+    // Forge the digest to match: its signature breaks.
+    let mut d: Value = serde_json::from_slice(
+        &store
+            .read(|tx| tx.get("audit_digest", &format!("{:020}", 1)))
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    d["end_hash"] = json!(get(4).hash);
+    let bytes = serde_json::to_vec(&d).unwrap();
+    store
+        .write(|tx| tx.put("audit_digest", &format!("{:020}", 1), &bytes))
+        .unwrap();
+    let (code, out) = verify();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("digest 1: its signature does not verify"),
+        "{out}"
+    );
+
+    // Delete it: the digest head no longer matches.
+    store
+        .write(|tx| tx.delete("audit_digest", &format!("{:020}", 1)).map(|_| ()))
+        .unwrap();
+    let (_, out) = verify();
+    assert!(out.contains("every digest is missing (deleted)"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Retention: records past `--audit-retention-days` are removed once
+/// sealed, and the trail still verifies from where it now starts.
+#[test]
+fn ward_audit_retention_removes_sealed_old_records() {
+    let dir = tmp("retention");
+    let mut s = Server::start_with(&dir, "127.0.0.1:0", &["--audit-digest-interval", "1"]);
+    let (id, secret) = root_key(&s);
+    configure(&s, "admin", &id, &secret, None);
+    for n in 0..3 {
+        aws(
+            &s,
+            "admin",
+            &["iam", "create-user", "--user-name", &format!("u{n}")],
+        )
+        .unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1600));
+    s.kill9();
+    let (code, out) = ward_audit(&["verify"], &dir);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("intact: 3 records"), "{out}");
+    // Ten days on, with five days' retention: all three go.
+    let mut s = Server::start_with(
+        &dir,
+        "127.0.0.1:0",
+        &[
+            "--audit-digest-interval",
+            "1",
+            "--audit-retention-days",
+            "5",
+            "--clock-offset",
+            "864000",
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1600));
+    s.kill9();
+    let (code, out) = ward_audit(&["verify"], &dir);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("intact: 0 records"), "{out}");
+    assert!(
+        out.contains("records before 4 removed by retention"),
         "{out}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -27,7 +27,7 @@ pub(crate) const INDEX: &str = "audit_idx";
 pub(crate) const LAST_ACCESS: &str = "last_access";
 /// An access key's last use, from the trail: key id → [`LastUsed`].
 pub(crate) const KEY_LAST_USED: &str = "key_last_used";
-const HEAD: &str = "audit_head";
+pub(crate) const HEAD: &str = "audit_head";
 const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// A record being made: the CloudTrail record and its lookup keys, before
@@ -237,7 +237,7 @@ fn remember(resources: &mut Vec<String>, r: &str) {
     resources.truncate(RESOURCES_KEPT);
 }
 
-fn key(seq: u64) -> String {
+pub(crate) fn key(seq: u64) -> String {
     format!("{:020}", u64::MAX - seq)
 }
 
@@ -251,9 +251,9 @@ pub fn chain_hash(prev: &str, seq: u64, event: &str) -> String {
 
 /// The chain head: the last sequence number and hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Head {
-    seq: u64,
-    hash: String,
+pub(crate) struct Head {
+    pub(crate) seq: u64,
+    pub(crate) hash: String,
 }
 
 fn store_err(e: impl std::fmt::Display) -> StoreError {
@@ -282,7 +282,7 @@ pub(crate) fn append(tx: &mut dyn TxMut, events: &[(String, EventKeys)]) -> Resu
         tx.put(RECORD, &k, &serde_json::to_vec(&s).map_err(store_err)?)?;
         // Index by attribute, and by time (seconds, inverted too).
         let acct = &keys.account;
-        for (attr, value) in &keys.attributes {
+        for (attr, value) in keys.attributes.iter().filter(|(a, _)| INDEXED.contains(a)) {
             tx.put(
                 INDEX,
                 &format!("{acct}\u{1}{attr}\u{1}{value}\u{1}{k}"),
@@ -372,6 +372,77 @@ fn track_access(tx: &mut dyn TxMut, events: &[(String, EventKeys)]) -> Result<()
         )?;
     }
     Ok(())
+}
+
+/// A record's lookup attributes, from the CloudTrail record itself (so the
+/// index can be rebuilt or pruned from the records alone).
+pub fn attributes_of(r: &serde_json::Value) -> Vec<(&'static str, String)> {
+    use serde_json::Value;
+    let s = |p: &str| r.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for (attr, ptr) in [
+        ("EventId", "/eventID"),
+        ("EventName", "/eventName"),
+        ("EventSource", "/eventSource"),
+    ] {
+        if let Some(v) = s(ptr) {
+            out.push((attr, v));
+        }
+    }
+    if let Some(b) = r.get("readOnly").and_then(Value::as_bool) {
+        out.push(("ReadOnly", b.to_string()));
+    }
+    let username = match s("/userIdentity/type").as_deref() {
+        Some("IAMUser") => s("/userIdentity/userName"),
+        // A role session's name: the last part of its ARN.
+        Some("AssumedRole") => {
+            s("/userIdentity/arn").and_then(|a| a.rsplit('/').next().map(str::to_string))
+        }
+        Some("Root") => Some("root".to_string()),
+        _ => None,
+    };
+    if let Some(u) = username {
+        out.push(("Username", u));
+    }
+    if let Some(k) = s("/userIdentity/accessKeyId").filter(|k| !k.is_empty()) {
+        out.push(("AccessKeyId", k));
+    }
+    for res in r
+        .get("resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = res.get("type").and_then(Value::as_str) {
+            out.push(("ResourceType", t.to_string()));
+        }
+        if let Some(n) = res.get("ARN").and_then(Value::as_str) {
+            out.push(("ResourceName", n.to_string()));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The oldest record kept: records up to `seq` (whose hash is `hash`) were
+/// removed by retention.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Base {
+    pub seq: u64,
+    pub hash: String,
+}
+
+const BASE: &str = "audit_base";
+
+fn base_of(tx: &dyn crate::store::Tx) -> Result<Base, StoreError> {
+    Ok(match tx.get(BASE, "base")? {
+        Some(b) => serde_json::from_slice(&b).map_err(store_err)?,
+        None => Base {
+            seq: 0,
+            hash: ZERO.into(),
+        },
+    })
 }
 
 /// One page of `LookupEvents`.
@@ -511,6 +582,81 @@ impl<S: Store> Iam<S> {
         })
     }
 
+    /// The sequence numbers kept: (first, last); (1, 0) when none.
+    pub fn audit_bounds(&self) -> ApiResult<(u64, u64)> {
+        self.store.read(|tx| {
+            let base = base_of(tx)?;
+            let head: Option<Head> = match tx.get(HEAD, "head")? {
+                Some(b) => Some(serde_json::from_slice(&b).map_err(store_err)?),
+                None => None,
+            };
+            Ok::<_, ApiError>((base.seq + 1, head.map_or(0, |h| h.seq)))
+        })
+    }
+
+    /// Up to `max` records from sequence number `from` on, oldest first.
+    pub fn audit_range(&self, from: u64, max: usize) -> ApiResult<Vec<Stored>> {
+        let (_, last) = self.audit_bounds()?;
+        self.store.read(|tx| {
+            let mut out = Vec::new();
+            let mut seq = from.max(1);
+            while seq <= last && out.len() < max {
+                if let Some(b) = tx.get(RECORD, &key(seq))? {
+                    let s: Stored = serde_json::from_slice(&b).map_err(store_err)?;
+                    out.push(s);
+                }
+                seq += 1;
+            }
+            Ok::<_, ApiError>(out)
+        })
+    }
+
+    /// Retention: remove records older than `before` (seconds) that a
+    /// digest already seals, at most `max` in one transaction, with their
+    /// index entries; the chain then starts after the last one removed.
+    /// The number removed.
+    pub fn prune_audit(&self, before: i64, max: usize) -> ApiResult<usize> {
+        let sealed: u64 = self.audit_digests()?.last().map_or(0, |d| d.end);
+        self.store
+            .write(|tx| {
+                let mut base = base_of(tx)?;
+                let mut n = 0;
+                while n < max && base.seq < sealed {
+                    let seq = base.seq + 1;
+                    let k = key(seq);
+                    let Some(b) = tx.get(RECORD, &k)? else {
+                        break;
+                    };
+                    let s: Stored = serde_json::from_slice(&b).map_err(store_err)?;
+                    let v: serde_json::Value = serde_json::from_str(&s.event).map_err(store_err)?;
+                    let t = v
+                        .get("eventTime")
+                        .and_then(serde_json::Value::as_str)
+                        .and_then(crate::model::parse_iso8601)
+                        .unwrap_or(i64::MAX);
+                    if t >= before {
+                        break;
+                    }
+                    let acct = v
+                        .get("recipientAccountId")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("");
+                    for (attr, value) in attributes_of(&v) {
+                        if INDEXED.contains(&attr) {
+                            tx.delete(INDEX, &format!("{acct}\u{1}{attr}\u{1}{value}\u{1}{k}"))?;
+                        }
+                    }
+                    tx.delete(INDEX, &format!("{acct}\u{1}time\u{1}{k}"))?;
+                    tx.delete(RECORD, &k)?;
+                    base = Base { seq, hash: s.hash };
+                    n += 1;
+                }
+                tx.put(BASE, "base", &serde_json::to_vec(&base).map_err(store_err)?)?;
+                Ok::<_, StoreError>(n)
+            })
+            .map_err(ApiError::from)
+    }
+
     /// Walk the whole chain, oldest first; every problem found.
     pub fn verify_audit(&self) -> ApiResult<(u64, Vec<Finding>)> {
         self.store.read(|tx| {
@@ -527,8 +673,9 @@ impl<S: Store> Iam<S> {
                 }
             }
             records.reverse();
-            let mut prev_hash = ZERO.to_string();
-            let mut expect_seq = 1u64;
+            let base = base_of(tx)?;
+            let mut prev_hash = base.hash.clone();
+            let mut expect_seq = base.seq + 1;
             let mut count = 0u64;
             for (k, bytes) in &records {
                 count += 1;

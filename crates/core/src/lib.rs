@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod crypto;
+pub mod digest;
 pub mod error;
 pub mod iam;
 pub mod mfa;

@@ -240,6 +240,34 @@ pub fn iso8601(t: i64) -> String {
     )
 }
 
+/// The inverse of [`iso8601`]: `2026-11-29T18:35:24Z` (fractions of a
+/// second and a `+00:00` zone accepted) to seconds since the epoch.
+pub fn parse_iso8601(s: &str) -> Option<i64> {
+    let num = |a: usize, b: usize| -> Option<i64> {
+        let t = s.get(a..b)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    if s.get(4..5)? != "-" || s.get(7..8)? != "-" || s.get(10..11)? != "T" {
+        return None;
+    }
+    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
 /// Random bytes from the operating system.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
@@ -305,6 +333,16 @@ mod tests {
         assert_eq!(iso8601(1_440_938_160), "2015-08-30T12:36:00Z");
         assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        for t in [0, 951_782_400, 1_440_938_160, 1_796_000_000, 4_102_444_799] {
+            assert_eq!(parse_iso8601(&iso8601(t)), Some(t));
+        }
+        assert_eq!(
+            parse_iso8601("2015-08-30T12:36:00.123Z"),
+            Some(1_440_938_160)
+        );
+        assert_eq!(parse_iso8601("2015-13-30T12:36:00Z"), None);
+        assert_eq!(parse_iso8601("2015-08-30 12:36:00Z"), None);
+        assert_eq!(parse_iso8601("yesterday"), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod authz;
 mod ops;
 mod orgs;
 mod trail;
+pub use trail::TrailConfig;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -172,9 +173,9 @@ impl<S: Store> AppState<S> {
     /// Record every API request in the audit trail from now on: a write's
     /// record commits in the write's transaction; the others are stored by a
     /// background appender in batches.
-    pub fn start_auditing(self: &Arc<Self>) {
+    pub fn start_auditing(self: &Arc<Self>, config: TrailConfig) {
         ward_core::audit::set_recording(true);
-        let tx = trail::start(self);
+        let tx = trail::start(self, config);
         if let Ok(mut a) = self.audit.lock() {
             *a = Some(tx);
         }

@@ -214,38 +214,8 @@ pub(crate) fn record(e: &Event<'_>) -> ward_core::audit::Draft {
         o.insert("errorCode".into(), json!(err.code));
         o.insert("errorMessage".into(), json!(err.message));
     }
-    let username = match e.caller.map(|c| &c.kind) {
-        Some(CallerKind::User { name }) | Some(CallerKind::UserSession { user: Some(name) }) => {
-            Some(name.clone())
-        }
-        Some(CallerKind::Role { session_name, .. }) => Some(session_name.clone()),
-        Some(_) => Some("root".to_string()),
-        None => None,
-    };
-    let mut attributes: Vec<(&'static str, String)> = vec![
-        ("EventId", event_id_of(&v)),
-        ("EventName", e.action.to_string()),
-        ("ReadOnly", read_only.to_string()),
-        ("EventSource", event_source(e.api).to_string()),
-    ];
-    if let Some(u) = username {
-        attributes.push(("Username", u));
-    }
-    if let Some(k) = e
-        .caller
-        .map(|c| c.access_key_id.clone())
-        .or(e.access_key_id.map(str::to_string))
-    {
-        if !k.is_empty() {
-            attributes.push(("AccessKeyId", k));
-        }
-    }
-    for (t, n) in &res {
-        attributes.push(("ResourceType", (*t).to_string()));
-        attributes.push(("ResourceName", n.clone()));
-    }
-    attributes.sort();
-    attributes.dedup();
+    // Found by what the record itself shows (retention prunes by the same).
+    let attributes = ward_core::audit::attributes_of(&v);
     // A long-term key's use (temporary keys have no last-used data).
     let key_used = e
         .caller
@@ -290,31 +260,84 @@ fn event_id() -> String {
     )
 }
 
-fn event_id_of(v: &Value) -> String {
-    v.get("eventID")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string()
+/// How the trail is kept: digests sealed with `key` every `digest_every`
+/// seconds (none: no digests).
+#[derive(Debug, Clone)]
+pub struct TrailConfig {
+    pub key: Option<ward_core::digest::DigestKey>,
+    pub digest_every: std::time::Duration,
+    /// Remove records older than this (seconds) once a digest seals them.
+    pub retention: Option<i64>,
+}
+
+impl Default for TrailConfig {
+    fn default() -> Self {
+        TrailConfig {
+            key: None,
+            // CloudTrail delivers a digest file every hour.
+            digest_every: std::time::Duration::from_secs(3600),
+            retention: None,
+        }
+    }
 }
 
 /// The background appender: records arrive on a channel and are stored in
-/// batches, one durable transaction each.
-pub(crate) fn start<S: Store>(st: &Arc<AppState<S>>) -> mpsc::Sender<(String, EventKeys)> {
+/// batches, one durable transaction each; every `digest_every` the records
+/// stored since the last digest are sealed in a signed one.
+pub(crate) fn start<S: Store>(
+    st: &Arc<AppState<S>>,
+    config: TrailConfig,
+) -> mpsc::Sender<(String, EventKeys)> {
     let (tx, rx) = mpsc::channel::<(String, EventKeys)>();
     let st = st.clone();
     std::thread::Builder::new()
         .name("ward-audit".into())
         .spawn(move || {
-            while let Ok(first) = rx.recv() {
-                let mut batch = vec![first];
-                while batch.len() < 1024 {
-                    match rx.try_recv() {
-                        Ok(r) => batch.push(r),
-                        Err(_) => break,
+            let mut next_seal = std::time::Instant::now() + config.digest_every;
+            loop {
+                let wait = next_seal.saturating_duration_since(std::time::Instant::now());
+                match rx.recv_timeout(wait) {
+                    Ok(first) => {
+                        let mut batch = vec![first];
+                        while batch.len() < 1024 {
+                            match rx.try_recv() {
+                                Ok(r) => batch.push(r),
+                                Err(_) => break,
+                            }
+                        }
+                        if let Err(e) = st.iam.record_events(&batch) {
+                            tracing::error!(error = %e.message, records = batch.len(), "audit records could not be stored");
+                        }
                     }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
-                if let Err(e) = st.iam.record_events(&batch) {
-                    tracing::error!(error = %e.message, records = batch.len(), "audit records could not be stored");
+                if std::time::Instant::now() >= next_seal {
+                    next_seal = std::time::Instant::now() + config.digest_every;
+                    if let Some(key) = &config.key {
+                        match st.iam.seal_audit(key, ward_core::model::now()) {
+                            Ok(Some(d)) => tracing::info!(digest = d.number, start = d.start, end = d.end, "audit digest sealed"),
+                            Ok(None) => {}
+                            Err(e) => tracing::error!(error = %e.message, "audit digest could not be sealed"),
+                        }
+                    }
+                    if let Some(keep) = config.retention {
+                        let before = ward_core::model::now() - keep;
+                        let mut removed = 0;
+                        loop {
+                            match st.iam.prune_audit(before, 5000) {
+                                Ok(0) => break,
+                                Ok(n) => removed += n,
+                                Err(e) => {
+                                    tracing::error!(error = %e.message, "audit retention failed");
+                                    break;
+                                }
+                            }
+                        }
+                        if removed > 0 {
+                            tracing::info!(records = removed, "audit records past retention removed");
+                        }
+                    }
                 }
             }
         })
