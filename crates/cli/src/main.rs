@@ -14,6 +14,7 @@
 mod apply;
 mod audit;
 mod bench;
+mod benchaudit;
 mod client;
 mod export;
 mod loadgen;
@@ -50,6 +51,8 @@ enum Command {
     /// Measure the server: req/s and latency of GetCallerIdentity, AssumeRole,
     /// durable CreateUser, and a ListUsers page in a large account.
     BenchServer(loadgen::LoadArgs),
+    /// Benchmark the audit trail: store N records, time LookupEvents pages.
+    BenchAudit(benchaudit::BenchAuditArgs),
     /// Converge a running Ward to an environment model (TOML; docs/apply.md).
     Apply(apply::ApplyArgs),
     /// The audit trail: verify its hash chain.
@@ -250,6 +253,7 @@ fn main() -> ExitCode {
     let r = match &cli.command {
         Command::Serve(a) => serve::run(a),
         Command::BenchServer(a) => loadgen::run(a),
+        Command::BenchAudit(a) => benchaudit::run(a),
         Command::Policy(PolicyCmd::Eval(a)) => eval(a),
         Command::Policy(PolicyCmd::Validate(a)) => validate_cmd(a),
         Command::Policy(PolicyCmd::Bench(a)) => bench::run(a),

@@ -198,6 +198,12 @@ pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
     let store =
         SqliteStore::open(&args.data_dir.join("ward.db")).map_err(|e| anyhow::anyhow!("{e}"))?;
     let iam = Iam::new(Arc::new(store), Sealer::new(&key));
+    let moved = iam
+        .migrate_audit_layout()
+        .map_err(|e| anyhow::anyhow!("moving the audit trail to the current layout: {e}"))?;
+    if moved > 0 {
+        tracing::warn!(records = moved, "audit trail moved to the current layout");
+    }
     let creds_path = args.data_dir.join("root-credentials");
     let first_start = !creds_path.exists();
     if first_start {

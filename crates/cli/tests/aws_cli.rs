@@ -1626,17 +1626,19 @@ fn ward_audit_verify_reports_tampering() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("audit trail intact: 5 records"), "{out}");
     let store = ward_store::SqliteStore::open(&dir.join("data/ward.db")).unwrap();
-    let key = |seq: u64| format!("{:020}", u64::MAX - seq);
+    let key = |seq: u64| format!("{seq:020}");
     let get = |seq: u64| -> Vec<u8> {
         store
-            .read(|tx| tx.get("audit", &key(seq)))
+            .read(|tx| tx.get("trail", &key(seq)))
             .unwrap()
             .unwrap()
     };
     // Edit record 2.
-    let edited = String::from_utf8(get(2)).unwrap().replace("u1", "ux");
+    let stored = |b: Vec<u8>| ward_core::audit::Stored::decode(&b).unwrap();
+    let mut edited = stored(get(2));
+    edited.event = edited.event.replace("u1", "ux");
     store
-        .write(|tx| tx.put("audit", &key(2), edited.as_bytes()))
+        .write(|tx| tx.put("trail", &key(2), &edited.encode()))
         .unwrap();
     let (code, out) = verify();
     assert_eq!(code, Some(1));
@@ -1646,7 +1648,7 @@ fn ward_audit_verify_reports_tampering() {
     );
     // Delete record 4.
     store
-        .write(|tx| tx.delete("audit", &key(4)).map(|_| ()))
+        .write(|tx| tx.delete("trail", &key(4)).map(|_| ()))
         .unwrap();
     let (_, out) = verify();
     assert!(out.contains("records 4..4 are missing (deleted)"), "{out}");
@@ -1654,8 +1656,8 @@ fn ward_audit_verify_reports_tampering() {
     let (r1, r3) = (get(1), get(3));
     store
         .write(|tx| {
-            tx.put("audit", &key(1), &r3)?;
-            tx.put("audit", &key(3), &r1)
+            tx.put("trail", &key(1), &r3)?;
+            tx.put("trail", &key(3), &r1)
         })
         .unwrap();
     let (_, out) = verify();
@@ -1664,11 +1666,10 @@ fn ward_audit_verify_reports_tampering() {
         "{out}"
     );
     // Insert a record after the last one.
-    let fake = String::from_utf8(get(5))
-        .unwrap()
-        .replace("\"seq\":5", "\"seq\":6");
+    let mut fake = stored(get(5));
+    fake.seq = 6;
     store
-        .write(|tx| tx.put("audit", &key(6), fake.as_bytes()))
+        .write(|tx| tx.put("trail", &key(6), &fake.encode()))
         .unwrap();
     let (_, out) = verify();
     assert!(
@@ -1802,11 +1803,11 @@ fn ward_audit_digests_and_export() {
     // Rewrite record 2 and every hash after it: the chain verifies, the
     // digest does not.
     let store = ward_store::SqliteStore::open(&dir.join("data/ward.db")).unwrap();
-    let key = |seq: u64| format!("{:020}", u64::MAX - seq);
+    let key = |seq: u64| format!("{seq:020}");
     let get = |seq: u64| -> Stored {
-        serde_json::from_slice(
+        Stored::decode(
             &store
-                .read(|tx| tx.get("audit", &key(seq)))
+                .read(|tx| tx.get("trail", &key(seq)))
                 .unwrap()
                 .unwrap(),
         )
@@ -1821,14 +1822,14 @@ fn ward_audit_digests_and_export() {
         r.prev = prev.clone();
         r.hash = chain_hash(&r.prev, r.seq, &r.event);
         prev = r.hash.clone();
-        let bytes = serde_json::to_vec(&r).unwrap();
+        let bytes = r.encode();
         store
-            .write(|tx| tx.put("audit", &key(seq), &bytes))
+            .write(|tx| tx.put("trail", &key(seq), &bytes))
             .unwrap();
     }
     let head = serde_json::to_vec(&serde_json::json!({"seq": 5, "hash": prev})).unwrap();
     store
-        .write(|tx| tx.put("audit_head", "head", &head))
+        .write(|tx| tx.put("trail_head", "head", &head))
         .unwrap();
     let (code, out) = verify();
     assert_eq!(code, Some(1), "{out}");

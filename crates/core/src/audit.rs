@@ -8,8 +8,12 @@
 //! chain follows commit order; [`Iam::verify_audit`] walks it and reports
 //! every edited, deleted, inserted or reordered record.
 //!
-//! Keys are `seq` inverted (`u64::MAX - seq`, zero-padded), so a forward
-//! scan lists the newest first, as `LookupEvents` answers.
+//! Keys are `seq` zero-padded, so new records land at the right edge of
+//! SQLite's B-tree (appends fill pages) and a backward scan lists the
+//! newest first, as `LookupEvents` answers. Records are in time order but
+//! for the moments between a request and its record being stored, so a
+//! time range is found by binary search over sequence numbers (with
+//! [`SLACK`] seconds of tolerance).
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -21,13 +25,13 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use ward_policy::{Decision, Request};
 
-pub(crate) const RECORD: &str = "audit";
-pub(crate) const INDEX: &str = "audit_idx";
+pub(crate) const RECORD: &str = "trail";
+pub(crate) const INDEX: &str = "trail_idx";
 /// Last access per entity and action: `{entity}\u{1}{action}` → [`LastAccess`].
 pub(crate) const LAST_ACCESS: &str = "last_access";
 /// An access key's last use, from the trail: key id → [`LastUsed`].
 pub(crate) const KEY_LAST_USED: &str = "key_last_used";
-pub(crate) const HEAD: &str = "audit_head";
+pub(crate) const HEAD: &str = "trail_head";
 const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// A record being made: the CloudTrail record and its lookup keys, before
@@ -162,7 +166,14 @@ pub fn finish(draft: Draft, decisions: &[Noted]) -> (String, EventKeys) {
 
 /// Attributes with an index of their own; the others are found by reading
 /// the time index and the records (cheaper to record, slower to look up).
-const INDEXED: &[&str] = &["EventId", "EventName", "Username", "AccessKeyId"];
+const INDEXED: &[&str] = &[
+    "EventId",
+    "EventName",
+    "Username",
+    "AccessKeyId",
+    "EventSource",
+    "ResourceName",
+];
 
 /// The lookup attributes of `LookupEvents`, as an event's index entries.
 pub const ATTRIBUTES: &[&str] = &[
@@ -177,13 +188,63 @@ pub const ATTRIBUTES: &[&str] = &[
 ];
 
 /// One stored record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stored {
     pub seq: u64,
     pub prev: String,
     pub hash: String,
     /// The CloudTrail record, as JSON text.
     pub event: String,
+}
+
+/// The binary layout's mark.
+const BINARY: &[u8; 2] = b"W2";
+
+impl Stored {
+    /// The stored bytes: `W2`, the sequence number (8 bytes, big-endian),
+    /// the two hashes (32 bytes each), and the record compressed with LZ4.
+    /// Compressed, a record (1–2 kB of JSON) stays inside its B-tree page
+    /// instead of spilling into an overflow page of its own.
+    pub fn encode(&self) -> Vec<u8> {
+        let (Ok(prev), Ok(hash)) = (hex::decode(&self.prev), hex::decode(&self.hash)) else {
+            // Not hashes this code made: keep them as they are.
+            return serde_json::to_vec(self).unwrap_or_default();
+        };
+        if prev.len() != 32 || hash.len() != 32 {
+            return serde_json::to_vec(self).unwrap_or_default();
+        }
+        let body = lz4_flex::compress_prepend_size(self.event.as_bytes());
+        let mut out = Vec::with_capacity(2 + 8 + 64 + body.len());
+        out.extend_from_slice(BINARY);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&prev);
+        out.extend_from_slice(&hash);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Bytes as [`Stored::encode`] writes them (or the JSON of the first
+    /// layout).
+    pub fn decode(bytes: &[u8]) -> Result<Stored, String> {
+        let Some(rest) = bytes.strip_prefix(BINARY) else {
+            return serde_json::from_slice(bytes).map_err(|e| e.to_string());
+        };
+        let seq = rest
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or("truncated record")?;
+        let prev = rest.get(8..40).ok_or("truncated record")?;
+        let hash = rest.get(40..72).ok_or("truncated record")?;
+        let body = rest.get(72..).ok_or("truncated record")?;
+        let event = lz4_flex::decompress_size_prepended(body).map_err(|e| e.to_string())?;
+        Ok(Stored {
+            seq,
+            prev: hex::encode(prev),
+            hash: hex::encode(hash),
+            event: String::from_utf8(event).map_err(|e| e.to_string())?,
+        })
+    }
 }
 
 /// What an event is found by (attribute, value) and when it happened, and
@@ -238,7 +299,7 @@ fn remember(resources: &mut Vec<String>, r: &str) {
 }
 
 pub(crate) fn key(seq: u64) -> String {
-    format!("{:020}", u64::MAX - seq)
+    format!("{seq:020}")
 }
 
 pub fn chain_hash(prev: &str, seq: u64, event: &str) -> String {
@@ -279,7 +340,7 @@ pub(crate) fn append(tx: &mut dyn TxMut, events: &[(String, EventKeys)]) -> Resu
             event: event.clone(),
         };
         let k = key(seq);
-        tx.put(RECORD, &k, &serde_json::to_vec(&s).map_err(store_err)?)?;
+        tx.put(RECORD, &k, &s.encode())?;
         // Index by attribute, and by time (seconds, inverted too).
         let acct = &keys.account;
         for (attr, value) in keys.attributes.iter().filter(|(a, _)| INDEXED.contains(a)) {
@@ -433,7 +494,7 @@ pub struct Base {
     pub hash: String,
 }
 
-const BASE: &str = "audit_base";
+const BASE: &str = "trail_base";
 
 fn base_of(tx: &dyn crate::store::Tx) -> Result<Base, StoreError> {
     Ok(match tx.get(BASE, "base")? {
@@ -442,6 +503,54 @@ fn base_of(tx: &dyn crate::store::Tx) -> Result<Base, StoreError> {
             seq: 0,
             hash: ZERO.into(),
         },
+    })
+}
+
+/// How far out of time order records may be stored (seconds).
+const SLACK: i64 = 60;
+
+/// A record's `eventTime`, read without parsing the whole record.
+fn event_time(event: &str) -> Option<i64> {
+    const FIELD: &str = "\"eventTime\":\"";
+    let at = event.find(FIELD)? + FIELD.len();
+    crate::model::parse_iso8601(event.get(at..at + 20)?)
+}
+
+/// The first sequence number whose record is later than `t` (binary
+/// search: records are stored in time order, within [`SLACK`]).
+fn first_after(tx: &dyn crate::store::Tx, t: i64) -> Result<Option<u64>, StoreError> {
+    let base = base_of(tx)?;
+    let head: Option<Head> = match tx.get(HEAD, "head")? {
+        Some(b) => Some(serde_json::from_slice(&b).map_err(store_err)?),
+        None => None,
+    };
+    let (mut lo, mut hi) = (base.seq + 1, head.map_or(0, |h| h.seq) + 1);
+    let time_at = |seq: u64| -> Result<i64, StoreError> {
+        Ok(match tx.get(RECORD, &key(seq))? {
+            Some(b) => {
+                let s = Stored::decode(&b).map_err(store_err)?;
+                event_time(&s.event).unwrap_or(i64::MIN)
+            }
+            // A hole (a deleted record): treat it as early, search on.
+            None => i64::MIN,
+        })
+    };
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if time_at(mid)? > t {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let last = head_seq(tx)?;
+    Ok((lo <= last).then_some(lo))
+}
+
+fn head_seq(tx: &dyn crate::store::Tx) -> Result<u64, StoreError> {
+    Ok(match tx.get(HEAD, "head")? {
+        Some(b) => serde_json::from_slice::<Head>(&b).map_err(store_err)?.seq,
+        None => 0,
     })
 }
 
@@ -533,34 +642,41 @@ impl<S: Store> Iam<S> {
                 Some((a, v)) => format!("{account}\u{1}{a}\u{1}{v}\u{1}"),
                 None => format!("{account}\u{1}time\u{1}"),
             };
-            let mut after = token.map(|t| format!("{prefix}{t}"));
+            let mut before = match (token, end) {
+                (Some(t), _) => Some(format!("{prefix}{t}")),
+                // Start at the end of the range, not at the newest record.
+                (None, Some(e)) => first_after(tx, e.saturating_add(SLACK))?
+                    .map(|seq| format!("{prefix}{}", key(seq))),
+                (None, None) => None,
+            };
             let mut out = Lookup::default();
             loop {
-                let batch = tx.scan(INDEX, &prefix, after.as_deref(), 256)?;
+                let batch = tx.scan_rev(INDEX, &prefix, before.as_deref(), 256)?;
                 let n = batch.len();
                 for (k, _) in batch {
                     let rk = k.rsplit('\u{1}').next().unwrap_or("").to_string();
-                    after = Some(k);
+                    before = Some(k);
                     let Some(bytes) = tx.get(RECORD, &rk)? else {
                         continue;
                     };
-                    let s: Stored = serde_json::from_slice(&bytes).map_err(|e| {
+                    let s = Stored::decode(&bytes).map_err(|e| {
                         let mut a = ApiError::internal();
                         a.cause = Some(format!("corrupt audit record {rk}: {e}"));
                         a
                     })?;
-                    let t = tx
-                        .get(INDEX, &format!("{account}\u{1}time\u{1}{rk}"))?
-                        .and_then(|b| String::from_utf8(b).ok())
-                        .and_then(|s| s.parse::<i64>().ok())
-                        .unwrap_or(0);
+                    let t = event_time(&s.event).unwrap_or(0);
                     if end.is_some_and(|e| t > e) {
                         continue;
                     }
-                    if start.is_some_and(|s| t < s) {
-                        // Newest first: everything after is older still.
-                        out.next_token = None;
-                        return Ok(out);
+                    if let Some(st) = start {
+                        if t < st.saturating_sub(SLACK) {
+                            // Newest first: everything after is older still.
+                            out.next_token = None;
+                            return Ok(out);
+                        }
+                        if t < st {
+                            continue;
+                        }
                     }
                     if let Some((a, v)) = filter {
                         if !matches_attribute(&s.event, a, v) {
@@ -580,6 +696,78 @@ impl<S: Store> Iam<S> {
                 }
             }
         })
+    }
+
+    /// Move records stored in the first layout (kinds `audit*`, keys
+    /// counting down) to this one, in batches, each its own transaction;
+    /// safe to stop and run again. The number of records moved.
+    pub fn migrate_audit_layout(&self) -> ApiResult<u64> {
+        const OLD: &str = "audit";
+        const OLD_INDEX: &str = "audit_idx";
+        const OLD_HEAD: &str = "audit_head";
+        let mut moved = 0u64;
+        loop {
+            let n = self.store.write(|tx| {
+                // Counting-down keys: a backward scan is oldest first.
+                let batch = tx.scan_rev(OLD, "", None, 2000)?;
+                let mut head = match tx.get(HEAD, "head")? {
+                    Some(b) => serde_json::from_slice(&b).map_err(store_err)?,
+                    None => Head {
+                        seq: 0,
+                        hash: ZERO.into(),
+                    },
+                };
+                for (old_key, bytes) in &batch {
+                    let s = Stored::decode(bytes).map_err(store_err)?;
+                    let v: serde_json::Value = serde_json::from_str(&s.event).map_err(store_err)?;
+                    let k = key(s.seq);
+                    let acct = v
+                        .get("recipientAccountId")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("");
+                    for (attr, value) in attributes_of(&v) {
+                        if INDEXED.contains(&attr) {
+                            tx.put(
+                                INDEX,
+                                &format!("{acct}\u{1}{attr}\u{1}{value}\u{1}{k}"),
+                                b"",
+                            )?;
+                        }
+                    }
+                    let t = event_time(&s.event).unwrap_or(0);
+                    tx.put(
+                        INDEX,
+                        &format!("{acct}\u{1}time\u{1}{k}"),
+                        t.to_string().as_bytes(),
+                    )?;
+                    tx.put(RECORD, &k, bytes)?;
+                    tx.delete(OLD, old_key)?;
+                    if s.seq > head.seq {
+                        head = Head {
+                            seq: s.seq,
+                            hash: s.hash,
+                        };
+                    }
+                }
+                if batch.is_empty() {
+                    // Done: the old index and head go.
+                    for (k, _) in tx.scan(OLD_INDEX, "", None, 20_000)? {
+                        tx.delete(OLD_INDEX, &k)?;
+                    }
+                    tx.delete(OLD_HEAD, "head")?;
+                } else {
+                    tx.put(HEAD, "head", &serde_json::to_vec(&head).map_err(store_err)?)?;
+                }
+                Ok::<_, StoreError>(batch.len())
+            })?;
+            moved += n as u64;
+            if n == 0 {
+                let left = self.store.read(|tx| tx.count(OLD_INDEX, ""))?;
+                if left == 0 {
+                    return Ok(moved);
+                }
+            }
+        }
     }
 
     /// The sequence numbers kept: (first, last); (1, 0) when none.
@@ -602,7 +790,7 @@ impl<S: Store> Iam<S> {
             let mut seq = from.max(1);
             while seq <= last && out.len() < max {
                 if let Some(b) = tx.get(RECORD, &key(seq))? {
-                    let s: Stored = serde_json::from_slice(&b).map_err(store_err)?;
+                    let s = Stored::decode(&b).map_err(store_err)?;
                     out.push(s);
                 }
                 seq += 1;
@@ -627,7 +815,7 @@ impl<S: Store> Iam<S> {
                     let Some(b) = tx.get(RECORD, &k)? else {
                         break;
                     };
-                    let s: Stored = serde_json::from_slice(&b).map_err(store_err)?;
+                    let s = Stored::decode(&b).map_err(store_err)?;
                     let v: serde_json::Value = serde_json::from_str(&s.event).map_err(store_err)?;
                     let t = v
                         .get("eventTime")
@@ -672,14 +860,13 @@ impl<S: Store> Iam<S> {
                     break;
                 }
             }
-            records.reverse();
             let base = base_of(tx)?;
             let mut prev_hash = base.hash.clone();
             let mut expect_seq = base.seq + 1;
             let mut count = 0u64;
             for (k, bytes) in &records {
                 count += 1;
-                let Ok(s) = serde_json::from_slice::<Stored>(bytes) else {
+                let Ok(s) = Stored::decode(bytes) else {
                     findings.push(Finding {
                         seq: expect_seq,
                         problem: format!("record {k} does not parse"),
@@ -751,7 +938,8 @@ mod tests {
                 "ListUsers"
             } else {
                 "CreateUser"
-            }, "additionalEventData": {}}),
+            }, "additionalEventData": {},
+            "eventTime": crate::model::iso8601(i64::try_from(n).unwrap() * 10)}),
             EventKeys {
                 account: "111".into(),
                 time: i64::try_from(n).unwrap() * 10,
@@ -821,10 +1009,10 @@ mod tests {
         let mut s: Stored = store
             .read(|tx| tx.get(RECORD, &k3))
             .unwrap()
-            .map(|b| serde_json::from_slice(&b).unwrap())
+            .map(|b| Stored::decode(&b).unwrap())
             .unwrap();
         s.event = s.event.replace("CreateUser", "DeleteUser");
-        let v = serde_json::to_vec(&s).unwrap();
+        let v = s.encode();
         store.write(|tx| tx.put(RECORD, &k3, &v)).unwrap();
         let (_, f) = i.verify_audit().unwrap();
         assert_eq!(f.len(), 1, "{f:?}");
@@ -894,5 +1082,103 @@ mod tests {
             .map(|b| serde_json::from_slice(&b).unwrap())
             .unwrap();
         assert_eq!((u.at, u.region.as_str()), (40, "r4"));
+    }
+
+    #[test]
+    fn records_of_the_first_layout_move_to_this_one() {
+        let store = Arc::new(MemStore::new());
+        let i = Iam::new(store.clone(), Sealer::new(&Sealer::generate_key()));
+        // Three records as the first layout stored them.
+        let mut prev = ZERO.to_string();
+        store
+            .write(|tx| {
+                for seq in 1..=3u64 {
+                    let event = serde_json::json!({
+                        "eventID": format!("e{seq}"), "eventName": "GetUser",
+                        "eventTime": crate::model::iso8601(1_800_000_000 + i64::try_from(seq).unwrap()),
+                        "recipientAccountId": "111", "readOnly": true,
+                        "userIdentity": {"type": "IAMUser", "userName": "bob"},
+                    })
+                    .to_string();
+                    let hash = chain_hash(&prev, seq, &event);
+                    let s = Stored { seq, prev: prev.clone(), hash: hash.clone(), event };
+                    tx.put("audit", &format!("{:020}", u64::MAX - seq), &serde_json::to_vec(&s).unwrap())?;
+                    tx.put("audit_idx", &format!("111\u{1}EventName\u{1}GetUser\u{1}{seq}"), b"")?;
+                    prev = hash;
+                }
+                tx.put("audit_head", "head", &serde_json::to_vec(&Head { seq: 3, hash: prev.clone() }).unwrap())
+            })
+            .unwrap();
+        assert_eq!(i.migrate_audit_layout().unwrap(), 3);
+        assert_eq!(i.migrate_audit_layout().unwrap(), 0);
+        assert_eq!(i.verify_audit().unwrap(), (3, vec![]));
+        let page = i
+            .lookup_events("111", Some(("Username", "bob")), None, None, 50, None)
+            .unwrap();
+        assert_eq!(page.events.len(), 3);
+        assert!(page.events[0].contains("\"e3\""));
+        assert_eq!(store.read(|tx| tx.count("audit_idx", "")).unwrap(), 0);
+        // The chain goes on from where it was.
+        i.record_events(&[ev(4)]).unwrap();
+        assert_eq!(i.verify_audit().unwrap(), (4, vec![]));
+    }
+
+    #[test]
+    fn a_time_range_is_found_by_binary_search() {
+        let store = Arc::new(MemStore::new());
+        let i = Iam::new(store, Sealer::new(&Sealer::generate_key()));
+        let events: Vec<(String, EventKeys)> = (1..=1000u64)
+            .map(|n| {
+                let t = 1_800_000_000 + i64::try_from(n).unwrap() * 100;
+                let v = serde_json::json!({
+                    "eventID": format!("e{n}"), "eventName": "GetUser",
+                    "eventTime": crate::model::iso8601(t), "recipientAccountId": "111",
+                });
+                let keys = EventKeys {
+                    account: "111".into(),
+                    time: t,
+                    attributes: attributes_of(&v),
+                    ..Default::default()
+                };
+                (v.to_string(), keys)
+            })
+            .collect();
+        i.record_events(&events).unwrap();
+        // Records 500..=510 (times 1_800_050_000 ..= 1_800_051_000).
+        let (s, e) = (1_800_050_000, 1_800_051_000);
+        let mut all = Vec::new();
+        let mut token = None;
+        loop {
+            let p = i
+                .lookup_events("111", None, Some(s), Some(e), 4, token.as_deref())
+                .unwrap();
+            all.extend(p.events);
+            token = p.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        let ids: Vec<String> = all
+            .iter()
+            .map(|x| {
+                serde_json::from_str::<serde_json::Value>(x).unwrap()["eventID"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let want: Vec<String> = (500..=510).rev().map(|n| format!("e{n}")).collect();
+        assert_eq!(ids, want);
+        let by_name = i
+            .lookup_events(
+                "111",
+                Some(("EventName", "GetUser")),
+                Some(s),
+                Some(e),
+                50,
+                None,
+            )
+            .unwrap();
+        assert_eq!(by_name.events.len(), 11);
     }
 }

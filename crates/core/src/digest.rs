@@ -224,7 +224,8 @@ impl<S: Store> Iam<S> {
                 None
             } else {
                 self.store
-                    .read(|tx| get(tx, RECORD, &crate::audit::key(d.end)))?
+                    .read(|tx| tx.get(RECORD, &crate::audit::key(d.end)))?
+                    .and_then(|b| Stored::decode(&b).ok())
             };
             match stored {
                 None if d.end < first => {}

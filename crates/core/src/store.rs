@@ -39,6 +39,16 @@ pub trait Tx {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<(String, Vec<u8>)>>;
+    /// Records of `kind` whose key starts with `prefix`, in descending key
+    /// order, starting strictly before `before` when given, at most `limit`
+    /// (newest first, for keys that grow with time).
+    fn scan_rev(
+        &self,
+        kind: &str,
+        prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>>;
     /// How many records of `kind` have a key starting with `prefix`.
     fn count(&self, kind: &str, prefix: &str) -> StoreResult<u64>;
 }
@@ -143,6 +153,22 @@ impl Tx for MemTx<'_> {
             .merged(kind, prefix)
             .into_iter()
             .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
+            .take(limit)
+            .collect())
+    }
+
+    fn scan_rev(
+        &self,
+        kind: &str,
+        prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        Ok(self
+            .merged(kind, prefix)
+            .into_iter()
+            .rev()
+            .filter(|(k, _)| before.is_none_or(|b| k.as_str() < b))
             .take(limit)
             .collect())
     }

@@ -81,6 +81,10 @@ const SQL_SCAN_GE_LT: &str =
     "SELECT key, value FROM kv WHERE kind = ?1 AND key >= ?2 AND key < ?3 ORDER BY key LIMIT ?4";
 const SQL_SCAN_GT_LT: &str =
     "SELECT key, value FROM kv WHERE kind = ?1 AND key > ?2 AND key < ?3 ORDER BY key LIMIT ?4";
+const SQL_SCAN_REV_GE: &str =
+    "SELECT key, value FROM kv WHERE kind = ?1 AND key >= ?2 ORDER BY key DESC LIMIT ?3";
+const SQL_SCAN_REV_GE_LT: &str =
+    "SELECT key, value FROM kv WHERE kind = ?1 AND key >= ?2 AND key < ?3 ORDER BY key DESC LIMIT ?4";
 const SQL_COUNT: &str = "SELECT COUNT(*) FROM kv WHERE kind = ?1 AND key >= ?2";
 const SQL_COUNT_LT: &str = "SELECT COUNT(*) FROM kv WHERE kind = ?1 AND key >= ?2 AND key < ?3";
 
@@ -160,6 +164,46 @@ impl Tx for SqlTx<'_> {
         let rows = match &upper {
             Some(upper) => stmt.query_map(params![kind, lower, upper, limit], map),
             None => stmt.query_map(params![kind, lower, limit], map),
+        }
+        .map_err(sql_err(op))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql_err(op))
+    }
+
+    fn scan_rev(
+        &self,
+        kind: &str,
+        prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let op = "scan_rev";
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The upper bound (exclusive): the `before` marker when it is inside
+        // the prefix's range, else the end of that range.
+        let end = prefix_upper_bound(prefix);
+        let upper = match (before, end) {
+            (Some(b), Some(e)) => Some(if b < e.as_str() { b.to_string() } else { e }),
+            (Some(b), None) => Some(b.to_string()),
+            (None, e) => e,
+        };
+        if upper.as_deref().is_some_and(|u| u <= prefix) {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(if upper.is_some() {
+                SQL_SCAN_REV_GE_LT
+            } else {
+                SQL_SCAN_REV_GE
+            })
+            .map_err(sql_err(op))?;
+        let map = |row: &rusqlite::Row<'_>| Ok((row.get::<_, String>(0)?, row.get(1)?));
+        let rows = match &upper {
+            Some(upper) => stmt.query_map(params![kind, prefix, upper, limit], map),
+            None => stmt.query_map(params![kind, prefix, limit], map),
         }
         .map_err(sql_err(op))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(sql_err(op))
@@ -263,6 +307,12 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql_err("open: set synchronous=FULL"))?;
+        // The writer's page cache: 64 MiB (SQLite's default is 2 MiB), so
+        // the index pages that appends land on (one tail per indexed value
+        // of the audit trail) stay in memory instead of being spilled and
+        // read back within a transaction.
+        conn.pragma_update(None, "cache_size", -65_536)
+            .map_err(sql_err("open: set cache_size"))?;
         migrate(&mut conn, path)?;
         let store = SqliteStore {
             path: path.to_path_buf(),

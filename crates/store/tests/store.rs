@@ -270,6 +270,14 @@ fn prefix_scans_match_the_memory_store_on_edge_characters() {
                 let a: Vec<_> = sql.read(q).unwrap();
                 let b: Vec<_> = mem.read(q).unwrap();
                 assert_eq!(a, b, "scan prefix {prefix:?} after {after:?} limit {limit}");
+                // Backwards from the same marker.
+                let q = |tx: &dyn Tx| tx.scan_rev("k", prefix, after, limit);
+                let a: Vec<_> = sql.read(q).unwrap();
+                let b: Vec<_> = mem.read(q).unwrap();
+                assert_eq!(
+                    a, b,
+                    "scan_rev prefix {prefix:?} before {after:?} limit {limit}"
+                );
             }
         }
         let q = |tx: &dyn Tx| tx.count("k", prefix);
