@@ -26,6 +26,9 @@ pub struct BenchAuditArgs {
 }
 
 const ACCOUNT: &str = "123456789012";
+
+/// Records a batch, as the server's appender takes them.
+const BATCH: u64 = 1024;
 const DAYS: i64 = 30;
 
 /// Operations and how often they occur (per 1000).
@@ -82,6 +85,19 @@ fn record(n: u64, time: i64) -> (String, EventKeys) {
     } else {
         json!([])
     };
+    // UUIDv7: the time in milliseconds first, as the server makes them.
+    let event_id = {
+        let ms = u64::try_from(time).unwrap_or(0) * 1000 + n % 1000;
+        let h = format!("{:012x}", ms & 0xffff_ffff_ffff);
+        format!(
+            "{}-{}-7{:03x}-{:04x}-{:012x}",
+            h.get(..8).unwrap_or_default(),
+            h.get(8..12).unwrap_or_default(),
+            fastrand::u16(..0xfff),
+            fastrand::u16(..),
+            fastrand::u64(..1 << 48)
+        )
+    };
     let v = json!({
         "eventVersion": "1.11",
         "userIdentity": {
@@ -101,7 +117,7 @@ fn record(n: u64, time: i64) -> (String, EventKeys) {
         "requestParameters": {"userName": format!("user-{target}")},
         "responseElements": null,
         "requestID": format!("{:032x}", fastrand::u128(..)),
-        "eventID": format!("{:08x}-{:04x}-7{:03x}-{:04x}-{:012x}", n, fastrand::u16(..), fastrand::u16(..0xfff), fastrand::u16(..), fastrand::u64(..1 << 48)),
+        "eventID": event_id,
         "readOnly": read_only,
         "eventType": "AwsApiCall",
         "managementEvent": true,
@@ -151,7 +167,7 @@ fn bench(a: &BenchAuditArgs, dir: &std::path::Path) -> Result<std::process::Exit
     let t0 = now - DAYS * 86_400;
     let step = (DAYS * 86_400) as f64 / a.records.max(1) as f64;
     println!(
-        "ward bench-audit: storing {} records over {DAYS} days (SQLite, synchronous=FULL, batches of 2,000)",
+        "ward bench-audit: storing {} records over {DAYS} days (SQLite, synchronous=FULL, batches of {BATCH})",
         a.records
     );
     let started = Instant::now();
@@ -159,10 +175,10 @@ fn bench(a: &BenchAuditArgs, dir: &std::path::Path) -> Result<std::process::Exit
     let mut n = 0u64;
     let mut storing = std::time::Duration::ZERO;
     while n < a.records {
-        let batch: Vec<(String, EventKeys)> = (n..(n + 2000).min(a.records))
+        let batch: Vec<(String, EventKeys)> = (n..(n + BATCH).min(a.records))
             .map(|i| record(i, t0 + (i as f64 * step) as i64))
             .collect();
-        if n <= a.records / 2 && a.records / 2 < n + 2000 {
+        if n <= a.records / 2 && a.records / 2 < n + BATCH {
             if let Some((_, k)) = batch.get(usize::try_from(a.records / 2 - n)?) {
                 if let Some((_, id)) = k.attributes.iter().find(|(at, _)| *at == "EventId") {
                     mid_event_id = id.clone();

@@ -273,7 +273,7 @@ fn listen<S: Store>(
             args.region
         );
         println!("  aws sts get-caller-identity");
-        let app = ward_server::router(state);
+        let app = ward_server::router(state.clone());
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -283,6 +283,8 @@ fn listen<S: Store>(
         })
         .await
         .context("the server stopped")?;
+        // The records of the last moments before Ctrl-C.
+        state.flush_audit();
         Ok::<_, anyhow::Error>(std::process::ExitCode::SUCCESS)
     })
 }

@@ -1625,21 +1625,13 @@ fn ward_audit_verify_reports_tampering() {
     let (code, out) = verify();
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("audit trail intact: 5 records"), "{out}");
+    use ward_core::audit::raw;
     let store = ward_store::SqliteStore::open(&dir.join("data/ward.db")).unwrap();
-    let key = |seq: u64| format!("{seq:020}");
-    let get = |seq: u64| -> Vec<u8> {
-        store
-            .read(|tx| tx.get("trail", &key(seq)))
-            .unwrap()
-            .unwrap()
-    };
+    let get = |seq: u64| store.read(|tx| raw::get(tx, seq)).unwrap().unwrap();
     // Edit record 2.
-    let stored = |b: Vec<u8>| ward_core::audit::Stored::decode(&b).unwrap();
-    let mut edited = stored(get(2));
+    let mut edited = get(2);
     edited.event = edited.event.replace("u1", "ux");
-    store
-        .write(|tx| tx.put("trail", &key(2), &edited.encode()))
-        .unwrap();
+    store.write(|tx| raw::put(tx, 2, &edited)).unwrap();
     let (code, out) = verify();
     assert_eq!(code, Some(1));
     assert!(
@@ -1647,17 +1639,15 @@ fn ward_audit_verify_reports_tampering() {
         "{out}"
     );
     // Delete record 4.
-    store
-        .write(|tx| tx.delete("trail", &key(4)).map(|_| ()))
-        .unwrap();
+    store.write(|tx| raw::delete(tx, 4)).unwrap();
     let (_, out) = verify();
     assert!(out.contains("records 4..4 are missing (deleted)"), "{out}");
     // Reorder: swap records 1 and 3.
     let (r1, r3) = (get(1), get(3));
     store
         .write(|tx| {
-            tx.put("trail", &key(1), &r3)?;
-            tx.put("trail", &key(3), &r1)
+            raw::put(tx, 1, &r3)?;
+            raw::put(tx, 3, &r1)
         })
         .unwrap();
     let (_, out) = verify();
@@ -1666,11 +1656,9 @@ fn ward_audit_verify_reports_tampering() {
         "{out}"
     );
     // Insert a record after the last one.
-    let mut fake = stored(get(5));
+    let mut fake = get(5);
     fake.seq = 6;
-    store
-        .write(|tx| tx.put("trail", &key(6), &fake.encode()))
-        .unwrap();
+    store.write(|tx| raw::insert(tx, &fake)).unwrap();
     let (_, out) = verify();
     assert!(
         out.contains("record 6: does not follow the record before it"),
@@ -1701,7 +1689,7 @@ fn ward_audit(args: &[&str], dir: &Path) -> (Option<i32>, String) {
 #[test]
 fn ward_audit_digests_and_export() {
     use std::io::Read as _;
-    use ward_core::audit::{chain_hash, Stored};
+    use ward_core::audit::{chain_hash, raw};
     use ward_core::store::Store;
     let dir = tmp("digests");
     let mut s = Server::start(&dir, "127.0.0.1:0");
@@ -1803,16 +1791,7 @@ fn ward_audit_digests_and_export() {
     // Rewrite record 2 and every hash after it: the chain verifies, the
     // digest does not.
     let store = ward_store::SqliteStore::open(&dir.join("data/ward.db")).unwrap();
-    let key = |seq: u64| format!("{seq:020}");
-    let get = |seq: u64| -> Stored {
-        Stored::decode(
-            &store
-                .read(|tx| tx.get("trail", &key(seq)))
-                .unwrap()
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let get = |seq: u64| store.read(|tx| raw::get(tx, seq)).unwrap().unwrap();
     let mut prev = get(1).hash;
     for seq in 2..=5 {
         let mut r = get(seq);
@@ -1822,10 +1801,7 @@ fn ward_audit_digests_and_export() {
         r.prev = prev.clone();
         r.hash = chain_hash(&r.prev, r.seq, &r.event);
         prev = r.hash.clone();
-        let bytes = r.encode();
-        store
-            .write(|tx| tx.put("trail", &key(seq), &bytes))
-            .unwrap();
+        store.write(|tx| raw::put(tx, seq, &r)).unwrap();
     }
     let head = serde_json::to_vec(&serde_json::json!({"seq": 5, "hash": prev})).unwrap();
     store

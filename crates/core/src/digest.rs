@@ -12,7 +12,7 @@
 //! shows a rewritten trail as records whose hashes differ from what was
 //! sealed, and a forged or deleted digest as a broken signature or a gap.
 
-use crate::audit::{chain_hash, Stored, RECORD};
+use crate::audit::{chain_hash, Stored};
 use crate::error::{ApiError, ApiResult};
 use crate::iam::{get, Iam};
 use crate::store::{Store, StoreError};
@@ -223,9 +223,7 @@ impl<S: Store> Iam<S> {
             let stored: Option<Stored> = if d.end < first {
                 None
             } else {
-                self.store
-                    .read(|tx| tx.get(RECORD, &crate::audit::key(d.end)))?
-                    .and_then(|b| Stored::decode(&b).ok())
+                self.store.read(|tx| crate::audit::record_at(tx, d.end))?
             };
             match stored {
                 None if d.end < first => {}

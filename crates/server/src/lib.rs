@@ -78,7 +78,7 @@ pub struct AppState<S> {
     /// serves every request it signs that day.
     signing_keys: std::sync::Mutex<std::collections::HashMap<SigningScope, [u8; 32]>>,
     /// The audit trail's appender, once started.
-    audit: std::sync::Mutex<Option<std::sync::mpsc::Sender<(String, ward_core::audit::EventKeys)>>>,
+    audit: std::sync::OnceLock<Arc<trail::Queue>>,
 }
 
 type SigningScope = (String, String, String, String);
@@ -95,7 +95,7 @@ impl<S> AppState<S> {
             last_touch: std::sync::Mutex::new(std::collections::HashMap::new()),
             no_auth_left: std::sync::Mutex::new(None),
             signing_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
-            audit: std::sync::Mutex::new(None),
+            audit: std::sync::OnceLock::new(),
         }
     }
 
@@ -167,7 +167,14 @@ impl<S> AppState<S> {
 impl<S: Store> AppState<S> {
     /// Whether requests are recorded.
     fn auditing(&self) -> bool {
-        self.audit.lock().is_ok_and(|a| a.is_some())
+        self.audit.get().is_some()
+    }
+
+    /// Store the records still waiting for the appender (at shutdown).
+    pub fn flush_audit(&self) {
+        if let Some(q) = self.audit.get() {
+            trail::drain(self, q);
+        }
     }
 
     /// Record every API request in the audit trail from now on: a write's
@@ -175,10 +182,8 @@ impl<S: Store> AppState<S> {
     /// background appender in batches.
     pub fn start_auditing(self: &Arc<Self>, config: TrailConfig) {
         ward_core::audit::set_recording(true);
-        let tx = trail::start(self, config);
-        if let Ok(mut a) = self.audit.lock() {
-            *a = Some(tx);
-        }
+        let q = trail::start(self, config);
+        let _ = self.audit.set(q);
     }
 }
 
@@ -587,8 +592,8 @@ async fn handle<S: Store>(
         })
     };
     // The audit record (unless it committed with the call's write).
-    if let (Ok(guard), false) = (st.audit.lock(), seen.recorded) {
-        if let Some(tx) = guard.as_ref() {
+    if !seen.recorded {
+        if let Some(q) = st.audit.get() {
             let info = RequestInfo {
                 now: now(),
                 source_ip: Some(peer.ip().to_string()),
@@ -611,7 +616,7 @@ async fn handle<S: Store>(
                 info: &info,
                 fallback_account: "",
             };
-            let _ = tx.send(ward_core::audit::finish(
+            q.push(ward_core::audit::finish(
                 trail::record(&ev),
                 &seen.decisions,
             ));

@@ -6,9 +6,8 @@
 
 use crate::{Api, AppState};
 use serde_json::{json, Map, Value};
-use std::sync::mpsc;
 use std::sync::Arc;
-use ward_core::audit::EventKeys;
+use ward_core::audit::{Additional, EventKeys, Record, Resource, UserIdentity};
 use ward_core::auth::{Caller, CallerKind, RequestInfo};
 use ward_core::store::Store;
 use ward_core::ApiError;
@@ -76,72 +75,71 @@ pub(crate) fn query_parameters(p: &ward_protocol::query::Params) -> Value {
     Value::Object(m)
 }
 
-fn user_identity(c: Option<&Caller>, key: Option<&str>) -> Value {
+fn user_identity(c: Option<&Caller>, key: Option<&str>) -> UserIdentity {
     let Some(c) = c else {
-        return json!({"type": "Unknown", "accessKeyId": key.unwrap_or("")});
+        return UserIdentity {
+            kind: "Unknown",
+            access_key_id: key.unwrap_or("").to_string(),
+            ..UserIdentity::default()
+        };
     };
-    let mut v = json!({
-        "principalId": c.user_id,
-        "arn": c.arn,
-        "accountId": c.account,
-        "accessKeyId": c.access_key_id,
-    });
     let mfa = c
         .session
         .as_ref()
         .is_some_and(|s| s.mfa_authenticated_at.is_some());
-    let o = v.as_object_mut();
-    if let Some(o) = o {
-        match &c.kind {
-            CallerKind::Root | CallerKind::UserSession { user: None } => {
-                o.insert("type".into(), json!("Root"));
-            }
-            CallerKind::User { name } | CallerKind::UserSession { user: Some(name) } => {
-                o.insert("type".into(), json!("IAMUser"));
-                o.insert("userName".into(), json!(name));
-            }
-            CallerKind::Role { role_name, .. } => {
-                o.insert("type".into(), json!("AssumedRole"));
-                if let Some(s) = &c.session {
-                    let (role_arn, role_id) = match &s.kind {
-                        ward_core::model::SessionKind::Role {
-                            role_arn, role_id, ..
-                        } => (role_arn.clone(), role_id.clone()),
-                        _ => (String::new(), String::new()),
-                    };
-                    let mut ctx = json!({
-                        "sessionIssuer": {
-                            "type": "Role",
-                            "principalId": role_id,
-                            "arn": role_arn,
-                            "accountId": c.account,
-                            "userName": role_name,
-                        },
-                        "attributes": {
-                            "creationDate": ward_core::model::iso8601(s.issued),
-                            "mfaAuthenticated": mfa.to_string(),
-                        },
-                    });
-                    if let (Some(si), Some(m)) = (&s.source_identity, ctx.as_object_mut()) {
-                        m.insert("sourceIdentity".into(), json!(si));
-                    }
-                    o.insert("sessionContext".into(), ctx);
-                }
-            }
+    let mut u = UserIdentity {
+        kind: "Root",
+        principal_id: Some(c.user_id.clone()),
+        arn: Some(c.arn.clone()),
+        account_id: Some(c.account.clone()),
+        access_key_id: c.access_key_id.clone(),
+        user_name: None,
+        session_context: None,
+    };
+    match &c.kind {
+        CallerKind::Root | CallerKind::UserSession { user: None } => {}
+        CallerKind::User { name } | CallerKind::UserSession { user: Some(name) } => {
+            u.kind = "IAMUser";
+            u.user_name = Some(name.clone());
         }
-        if !matches!(c.kind, CallerKind::Role { .. }) {
+        CallerKind::Role { role_name, .. } => {
+            u.kind = "AssumedRole";
             if let Some(s) = &c.session {
-                o.insert(
-                    "sessionContext".into(),
-                    json!({"attributes": {
+                let (role_arn, role_id) = match &s.kind {
+                    ward_core::model::SessionKind::Role {
+                        role_arn, role_id, ..
+                    } => (role_arn.clone(), role_id.clone()),
+                    _ => (String::new(), String::new()),
+                };
+                let mut ctx = json!({
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "principalId": role_id,
+                        "arn": role_arn,
+                        "accountId": c.account,
+                        "userName": role_name,
+                    },
+                    "attributes": {
                         "creationDate": ward_core::model::iso8601(s.issued),
                         "mfaAuthenticated": mfa.to_string(),
-                    }}),
-                );
+                    },
+                });
+                if let (Some(si), Some(m)) = (&s.source_identity, ctx.as_object_mut()) {
+                    m.insert("sourceIdentity".into(), json!(si));
+                }
+                u.session_context = Some(ctx);
             }
         }
     }
-    v
+    if !matches!(c.kind, CallerKind::Role { .. }) {
+        if let Some(s) = &c.session {
+            u.session_context = Some(json!({"attributes": {
+                "creationDate": ward_core::model::iso8601(s.issued),
+                "mfaAuthenticated": mfa.to_string(),
+            }}));
+        }
+    }
+    u
 }
 
 /// The resources a request names, as CloudTrail lists them.
@@ -183,39 +181,41 @@ pub(crate) fn record(e: &Event<'_>) -> ward_core::audit::Draft {
         .map_or(e.fallback_account, |c| c.account.as_str())
         .to_string();
     let res = resources(&e.parameters);
-    let mut v = json!({
-        "eventVersion": "1.11",
-        "userIdentity": user_identity(e.caller, e.access_key_id),
-        "eventTime": ward_core::model::iso8601(e.info.now),
-        "eventSource": event_source(e.api),
-        "eventName": e.action,
-        "awsRegion": e.info.region,
-        "sourceIPAddress": e.info.source_ip.clone().unwrap_or_default(),
-        "userAgent": e.info.user_agent.clone().unwrap_or_default(),
-        "requestParameters": e.parameters,
-        "responseElements": Value::Null,
-        "requestID": e.request_id,
-        "eventID": event_id,
-        "readOnly": read_only,
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-        "recipientAccountId": account,
-        "eventCategory": "Management",
-        "resources": res.iter().map(|(t, n)| json!({"type": t, "ARN": n})).collect::<Vec<_>>(),
-        "additionalEventData": {
-            "wardDecision": match e.error {
+    let v = Record {
+        event_version: "1.11",
+        user_identity: user_identity(e.caller, e.access_key_id),
+        event_time: ward_core::model::iso8601(e.info.now),
+        event_source: event_source(e.api),
+        event_name: e.action.to_string(),
+        aws_region: e.info.region.clone(),
+        source_ip_address: e.info.source_ip.clone().unwrap_or_default(),
+        user_agent: e.info.user_agent.clone().unwrap_or_default(),
+        error_code: e.error.map(|err| err.code.to_string()),
+        error_message: e.error.map(|err| err.message.clone()),
+        request_parameters: e.parameters.clone(),
+        response_elements: Value::Null,
+        request_id: e.request_id.to_string(),
+        event_id,
+        read_only,
+        resources: res
+            .into_iter()
+            .map(|(kind, arn)| Resource { kind, arn })
+            .collect(),
+        event_type: "AwsApiCall",
+        management_event: true,
+        recipient_account_id: account.clone(),
+        event_category: "Management",
+        additional_event_data: Additional {
+            ward_decision: match e.error {
                 None => "allowed",
                 Some(err) if err.code.starts_with("AccessDenied") => "denied",
                 Some(_) => "error",
             },
+            decisions: Vec::new(),
         },
-    });
-    if let (Some(err), Some(o)) = (e.error, v.as_object_mut()) {
-        o.insert("errorCode".into(), json!(err.code));
-        o.insert("errorMessage".into(), json!(err.message));
-    }
+    };
     // Found by what the record itself shows (retention prunes by the same).
-    let attributes = ward_core::audit::attributes_of(&v);
+    let attributes = v.attributes();
     // A long-term key's use (temporary keys have no last-used data).
     let key_used = e
         .caller
@@ -245,9 +245,12 @@ pub(crate) fn record(e: &Event<'_>) -> ward_core::audit::Draft {
 /// ids of records stored together sort together, so their index entries
 /// land on the same pages.
 fn event_id() -> String {
-    let ms = std::time::SystemTime::now()
+    // The record's own clock (`ward serve --clock-offset` included), so an
+    // event is found by its id through the time index.
+    let sub_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+        .map_or(0, |d| d.subsec_millis());
+    let ms = u128::try_from(ward_core::model::now()).unwrap_or(0) * 1000 + u128::from(sub_ms);
     let r = fastrand::u128(..);
     let h = format!("{:012x}{:020x}", ms & 0xffff_ffff_ffff, r >> 48);
     format!(
@@ -281,68 +284,117 @@ impl Default for TrailConfig {
     }
 }
 
-/// The background appender: records arrive on a channel and are stored in
-/// batches, one durable transaction each; every `digest_every` the records
-/// stored since the last digest are sealed in a signed one.
-pub(crate) fn start<S: Store>(
-    st: &Arc<AppState<S>>,
-    config: TrailConfig,
-) -> mpsc::Sender<(String, EventKeys)> {
-    let (tx, rx) = mpsc::channel::<(String, EventKeys)>();
+/// How long the appender gathers records before storing them. Records of
+/// calls that change nothing are stored up to this much after their answer
+/// (a write's record commits with the write itself).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Records stored in one transaction, at most.
+const BATCH_MAX: usize = 4096;
+
+/// Records waiting beyond which requests wait for the appender (it is
+/// behind: back-pressure rather than unbounded memory).
+const BACKLOG_MAX: usize = 200_000;
+
+/// Records waiting for the appender. Requests push without waking it (a
+/// wake-up per record would cost a system call each); it takes them all
+/// every [`LINGER`].
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    records: std::sync::Mutex<Vec<(String, EventKeys)>>,
+}
+
+impl Queue {
+    pub(crate) fn push(&self, r: (String, EventKeys)) {
+        let mut r = Some(r);
+        loop {
+            if let Ok(mut q) = self.records.lock() {
+                if q.len() < BACKLOG_MAX {
+                    if let Some(r) = r.take() {
+                        q.push(r);
+                    }
+                    return;
+                }
+            } else {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    fn take(&self) -> Vec<(String, EventKeys)> {
+        self.records
+            .lock()
+            .map(|mut q| std::mem::take(&mut *q))
+            .unwrap_or_default()
+    }
+}
+
+/// Store everything waiting, in transactions of at most [`BATCH_MAX`].
+pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue) {
+    let all = q.take();
+    for batch in all.chunks(BATCH_MAX) {
+        if let Err(e) = st.iam.record_events(batch) {
+            tracing::error!(error = %e.message, records = batch.len(), "audit records could not be stored");
+        }
+    }
+}
+
+/// The background appender: every [`LINGER`] it stores the records waiting,
+/// in one durable transaction; every `digest_every` the records stored
+/// since the last digest are sealed in a signed one, and records past
+/// retention are removed.
+pub(crate) fn start<S: Store>(st: &Arc<AppState<S>>, config: TrailConfig) -> Arc<Queue> {
+    let q = Arc::new(Queue::default());
     let st = st.clone();
+    let queue = q.clone();
     std::thread::Builder::new()
         .name("ward-audit".into())
         .spawn(move || {
             let mut next_seal = std::time::Instant::now() + config.digest_every;
             loop {
-                let wait = next_seal.saturating_duration_since(std::time::Instant::now());
-                match rx.recv_timeout(wait) {
-                    Ok(first) => {
-                        let mut batch = vec![first];
-                        while batch.len() < 1024 {
-                            match rx.try_recv() {
-                                Ok(r) => batch.push(r),
-                                Err(_) => break,
-                            }
-                        }
-                        if let Err(e) = st.iam.record_events(&batch) {
-                            tracing::error!(error = %e.message, records = batch.len(), "audit records could not be stored");
-                        }
-                    }
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                }
+                std::thread::sleep(LINGER);
+                drain(&st, &queue);
                 if std::time::Instant::now() >= next_seal {
                     next_seal = std::time::Instant::now() + config.digest_every;
-                    if let Some(key) = &config.key {
-                        match st.iam.seal_audit(key, ward_core::model::now()) {
-                            Ok(Some(d)) => tracing::info!(digest = d.number, start = d.start, end = d.end, "audit digest sealed"),
-                            Ok(None) => {}
-                            Err(e) => tracing::error!(error = %e.message, "audit digest could not be sealed"),
-                        }
-                    }
-                    if let Some(keep) = config.retention {
-                        let before = ward_core::model::now() - keep;
-                        let mut removed = 0;
-                        loop {
-                            match st.iam.prune_audit(before, 5000) {
-                                Ok(0) => break,
-                                Ok(n) => removed += n,
-                                Err(e) => {
-                                    tracing::error!(error = %e.message, "audit retention failed");
-                                    break;
-                                }
-                            }
-                        }
-                        if removed > 0 {
-                            tracing::info!(records = removed, "audit records past retention removed");
-                        }
-                    }
+                    seal_and_prune(&st, &config);
                 }
             }
         })
         .ok();
-    tx
+    q
+}
+
+fn seal_and_prune<S: Store>(st: &AppState<S>, config: &TrailConfig) {
+    if let Some(key) = &config.key {
+        match st.iam.seal_audit(key, ward_core::model::now()) {
+            Ok(Some(d)) => tracing::info!(
+                digest = d.number,
+                start = d.start,
+                end = d.end,
+                "audit digest sealed"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e.message, "audit digest could not be sealed"),
+        }
+    }
+    if let Some(keep) = config.retention {
+        let before = ward_core::model::now() - keep;
+        let mut removed = 0;
+        loop {
+            match st.iam.prune_audit(before, 5000) {
+                Ok(0) => break,
+                Ok(n) => removed += n,
+                Err(e) => {
+                    tracing::error!(error = %e.message, "audit retention failed");
+                    break;
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(records = removed, "audit records past retention removed");
+        }
+    }
 }
 
 /// `LookupEvents`.

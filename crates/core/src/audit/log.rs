@@ -1,0 +1,820 @@
+//! How the trail is stored: records in segments, hash-chained, indexed per
+//! segment.
+//!
+//! A *segment* is one row holding consecutive records (one batch of the
+//! appender, at most [`SEGMENT_MAX`]; one record when it commits with a
+//! write), keyed by its first sequence number, zero-padded, so segments are
+//! appended at the right edge of SQLite's B-tree and a backward scan lists
+//! the newest first. Each record in it is `{seq, prev, hash, event}`:
+//! `event` is the CloudTrail record (JSON), `hash` = SHA-256(`prev` ‖ `seq` ‖
+//! `event`), `prev` the hash of the record before (64 zeros for the first),
+//! stored compactly with the JSON compressed (LZ4).
+//!
+//! The index has one row per segment and lookup attribute value
+//! (`{account}␁{attribute}␁{value}␁{segment}` → the positions in the
+//! segment), and one per segment and account (`{account}␁time␁{segment}` →
+//! the time range and positions). So recording costs a few rows per batch,
+//! not several rows per record. `EventId`s are time-ordered (UUIDv7), so an
+//! event id is found through the time index.
+//!
+//! Records are in time order but for the moments between a request and its
+//! record being stored, so a time range is found by binary search over
+//! sequence numbers (with [`SLACK`] seconds of tolerance).
+
+use super::{attributes_of, track_access, EventKeys, ATTRIBUTES, INDEXED};
+use crate::error::{ApiError, ApiResult};
+use crate::iam::Iam;
+use crate::store::{Store, StoreError, Tx, TxMut};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+pub(crate) const RECORD: &str = "trail";
+pub(crate) const INDEX: &str = "trail_idx";
+pub(crate) const HEAD: &str = "trail_head";
+const BASE: &str = "trail_base";
+const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Records in one segment, at most.
+pub const SEGMENT_MAX: usize = 256;
+
+/// How far out of time order records may be stored (seconds).
+const SLACK: i64 = 60;
+
+/// One stored record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    pub seq: u64,
+    pub prev: String,
+    pub hash: String,
+    /// The CloudTrail record, as JSON text.
+    pub event: String,
+}
+
+/// The record layout's mark.
+const BINARY: &[u8; 2] = b"W2";
+/// The segment layout's mark.
+const SEGMENT: &[u8; 2] = b"S1";
+
+impl Stored {
+    /// The stored bytes: `W2`, the sequence number (8 bytes, big-endian),
+    /// the two hashes (32 bytes each), and the record compressed with LZ4.
+    pub fn encode(&self) -> Vec<u8> {
+        let (Ok(prev), Ok(hash)) = (hex::decode(&self.prev), hex::decode(&self.hash)) else {
+            // Not hashes this code made: keep them as they are.
+            return serde_json::to_vec(self).unwrap_or_default();
+        };
+        if prev.len() != 32 || hash.len() != 32 {
+            return serde_json::to_vec(self).unwrap_or_default();
+        }
+        let body = lz4_flex::compress_prepend_size(self.event.as_bytes());
+        let mut out = Vec::with_capacity(2 + 8 + 64 + body.len());
+        out.extend_from_slice(BINARY);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&prev);
+        out.extend_from_slice(&hash);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Bytes as [`Stored::encode`] writes them (or JSON).
+    pub fn decode(bytes: &[u8]) -> Result<Stored, String> {
+        let Some(rest) = bytes.strip_prefix(BINARY) else {
+            return serde_json::from_slice(bytes).map_err(|e| e.to_string());
+        };
+        let seq = rest
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or("truncated record")?;
+        let prev = rest.get(8..40).ok_or("truncated record")?;
+        let hash = rest.get(40..72).ok_or("truncated record")?;
+        let body = rest.get(72..).ok_or("truncated record")?;
+        let event = lz4_flex::decompress_size_prepended(body).map_err(|e| e.to_string())?;
+        Ok(Stored {
+            seq,
+            prev: hex::encode(prev),
+            hash: hex::encode(hash),
+            event: String::from_utf8(event).map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+/// A segment's records, as encoded bytes each (`S1`, then each record's
+/// length, 4 bytes big-endian, and bytes); a lone record is a segment of one.
+pub(crate) fn split(seg: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let Some(mut rest) = seg.strip_prefix(SEGMENT) else {
+        return Ok(vec![seg]);
+    };
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let len = rest
+            .get(..4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .ok_or("truncated segment")? as usize;
+        let body = rest.get(4..4 + len).ok_or("truncated segment")?;
+        out.push(body);
+        rest = rest.get(4 + len..).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+pub(crate) fn join(records: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + records.iter().map(|r| r.len() + 4).sum::<usize>());
+    out.extend_from_slice(SEGMENT);
+    for r in records {
+        out.extend_from_slice(&u32::try_from(r.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(r);
+    }
+    out
+}
+
+pub(crate) fn key(seq: u64) -> String {
+    format!("{seq:020}")
+}
+
+pub fn chain_hash(prev: &str, seq: u64, event: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(seq.to_string().as_bytes());
+    h.update(event.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The chain head: the last sequence number and hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Head {
+    pub(crate) seq: u64,
+    pub(crate) hash: String,
+}
+
+fn store_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn head_of(tx: &dyn Tx) -> Result<Head, StoreError> {
+    Ok(match tx.get(HEAD, "head")? {
+        Some(b) => serde_json::from_slice(&b).map_err(store_err)?,
+        None => Head {
+            seq: 0,
+            hash: ZERO.into(),
+        },
+    })
+}
+
+/// The oldest record kept: records up to `seq` (whose hash is `hash`) were
+/// removed by retention.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Base {
+    pub seq: u64,
+    pub hash: String,
+}
+
+fn base_of(tx: &dyn Tx) -> Result<Base, StoreError> {
+    Ok(match tx.get(BASE, "base")? {
+        Some(b) => serde_json::from_slice(&b).map_err(store_err)?,
+        None => Base {
+            seq: 0,
+            hash: ZERO.into(),
+        },
+    })
+}
+
+/// A record's `eventTime`, read without parsing the whole record.
+pub(crate) fn event_time(event: &str) -> Option<i64> {
+    const FIELD: &str = "\"eventTime\":\"";
+    let at = event.find(FIELD)? + FIELD.len();
+    crate::model::parse_iso8601(event.get(at..at + 20)?)
+}
+
+fn positions(text: &str) -> Vec<usize> {
+    if text.is_empty() {
+        // A lone record's index entry.
+        return vec![0];
+    }
+    text.split(',').filter_map(|p| p.parse().ok()).collect()
+}
+
+fn positions_text(p: &[usize]) -> String {
+    p.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// A time row: `{earliest} {latest} {positions}` (or one time: a lone record).
+fn time_row(v: &[u8]) -> (i64, i64, Vec<usize>) {
+    let text = std::str::from_utf8(v).unwrap_or("");
+    let mut parts = text.splitn(3, ' ');
+    let t0 = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+    let t1 = parts.next().and_then(|t| t.parse().ok()).unwrap_or(t0);
+    (t0, t1, positions(parts.next().unwrap_or("")))
+}
+
+/// A record's index rows: (index key suffix before the segment, account).
+fn index_rows(keys: &EventKeys) -> impl Iterator<Item = (String, &str)> + '_ {
+    keys.attributes
+        .iter()
+        .filter(|(a, _)| INDEXED.contains(a) && *a != "EventId")
+        .map(move |(a, v)| {
+            (
+                format!("{}\u{1}{a}\u{1}{v}\u{1}", keys.account),
+                keys.account.as_str(),
+            )
+        })
+}
+
+/// Write one segment of chained records with their index rows.
+fn write_segment(
+    tx: &mut dyn TxMut,
+    records: &[Stored],
+    keys: &[&EventKeys],
+) -> Result<(), StoreError> {
+    let Some(first) = records.first() else {
+        return Ok(());
+    };
+    let seg = key(first.seq);
+    let bytes: Vec<Vec<u8>> = records.iter().map(Stored::encode).collect();
+    tx.put(RECORD, &seg, &join(&bytes))?;
+    let mut index: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut times: BTreeMap<&str, (i64, i64, Vec<usize>)> = BTreeMap::new();
+    for (pos, k) in keys.iter().enumerate() {
+        for (prefix, _) in index_rows(k) {
+            index.entry(prefix).or_default().push(pos);
+        }
+        let t = times
+            .entry(k.account.as_str())
+            .or_insert((k.time, k.time, Vec::new()));
+        t.0 = t.0.min(k.time);
+        t.1 = t.1.max(k.time);
+        t.2.push(pos);
+    }
+    for (prefix, p) in index {
+        tx.put(
+            INDEX,
+            &format!("{prefix}{seg}"),
+            positions_text(&p).as_bytes(),
+        )?;
+    }
+    for (acct, (t0, t1, p)) in times {
+        tx.put(
+            INDEX,
+            &format!("{acct}\u{1}time\u{1}{seg}"),
+            format!("{t0} {t1} {}", positions_text(&p)).as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Append events inside a write transaction: chained, in segments.
+pub(crate) fn append(tx: &mut dyn TxMut, events: &[(String, EventKeys)]) -> Result<(), StoreError> {
+    let mut head = head_of(tx)?;
+    for chunk in events.chunks(SEGMENT_MAX) {
+        let mut records = Vec::with_capacity(chunk.len());
+        for (event, _) in chunk {
+            let seq = head.seq + 1;
+            let hash = chain_hash(&head.hash, seq, event);
+            records.push(Stored {
+                seq,
+                prev: std::mem::replace(&mut head.hash, hash.clone()),
+                hash,
+                event: event.clone(),
+            });
+            head.seq = seq;
+        }
+        let keys: Vec<&EventKeys> = chunk.iter().map(|(_, k)| k).collect();
+        write_segment(tx, &records, &keys)?;
+    }
+    tx.put(HEAD, "head", &serde_json::to_vec(&head).map_err(store_err)?)?;
+    track_access(tx, events)
+}
+
+/// The segment holding `seq`: its key and bytes.
+fn segment_of(tx: &dyn Tx, seq: u64) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    Ok(tx
+        .scan_rev(RECORD, "", Some(&key(seq.saturating_add(1))), 1)?
+        .into_iter()
+        .next())
+}
+
+/// The record `seq`, if stored.
+pub(crate) fn record_at(tx: &dyn Tx, seq: u64) -> Result<Option<Stored>, StoreError> {
+    let Some((_, seg)) = segment_of(tx, seq)? else {
+        return Ok(None);
+    };
+    for r in split(&seg).map_err(store_err)? {
+        if let Ok(s) = Stored::decode(r) {
+            if s.seq == seq {
+                return Ok(Some(s));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The time an event id was made at (UUIDv7: milliseconds in the first 48
+/// bits), in seconds.
+fn event_id_time(id: &str) -> Option<i64> {
+    let hex: String = id.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || hex.get(12..13) != Some("7") {
+        return None;
+    }
+    let ms = i64::from_str_radix(hex.get(..12)?, 16).ok()?;
+    Some(ms / 1000)
+}
+
+/// The first sequence number whose records (of `account`) are later than
+/// `t`: binary search over the account's time rows.
+fn first_after(tx: &dyn Tx, account: &str, t: i64) -> Result<Option<u64>, StoreError> {
+    let prefix = format!("{account}\u{1}time\u{1}");
+    let (mut lo, mut hi) = (base_of(tx)?.seq + 1, head_of(tx)?.seq + 1);
+    let last = hi - 1;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let row = tx.scan_rev(
+            INDEX,
+            &prefix,
+            Some(&format!("{prefix}{}", key(mid + 1))),
+            1,
+        )?;
+        let earliest = row.first().map_or(i64::MIN, |(_, v)| time_row(v).0);
+        if earliest > t {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok((lo <= last).then_some(lo))
+}
+
+/// One page of `LookupEvents`.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    pub events: Vec<String>,
+    pub next_token: Option<String>,
+}
+
+/// Whether a CloudTrail record has a lookup attribute found by reading.
+fn matches_attribute(event: &str, attr: &str, value: &str) -> bool {
+    let Ok(r) = serde_json::from_str::<serde_json::Value>(event) else {
+        return false;
+    };
+    attributes_of(&r)
+        .iter()
+        .any(|(a, v)| *a == attr && v == value)
+}
+
+/// A problem `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub seq: u64,
+    pub problem: String,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> ApiError {
+    let mut a = ApiError::internal();
+    a.cause = Some(format!("corrupt audit {what}: {e}"));
+    a
+}
+
+impl<S: Store> Iam<S> {
+    /// Store events (each with its lookup keys), chained, in one durable
+    /// transaction.
+    pub fn record_events(&self, events: &[(String, EventKeys)]) -> ApiResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // Not through `Iam::write`: records change no view.
+        self.store
+            .write(|tx| append(tx, events))
+            .map_err(ApiError::from)
+    }
+
+    /// `LookupEvents`: newest first, by one attribute (or all), in
+    /// [start, end] (seconds), at most `limit`, from `token`.
+    pub fn lookup_events(
+        &self,
+        account: &str,
+        attribute: Option<(&str, &str)>,
+        start: Option<i64>,
+        end: Option<i64>,
+        limit: usize,
+        token: Option<&str>,
+    ) -> ApiResult<Lookup> {
+        if let Some((a, _)) = attribute {
+            if !ATTRIBUTES.contains(&a) {
+                return Err(ApiError::new(
+                    "InvalidLookupAttributesException",
+                    400,
+                    format!(
+                        "Lookup attribute {a} is not one of {}",
+                        ATTRIBUTES.join(", ")
+                    ),
+                ));
+            }
+        }
+        let limit = limit.max(1);
+        // The token: the segment and position of the last event returned.
+        let token = match token {
+            None => None,
+            Some(t) => {
+                let parsed = t
+                    .split_once(':')
+                    .and_then(|(s, p)| Some((s.parse::<u64>().ok()?, p.parse::<usize>().ok()?)));
+                Some(parsed.ok_or_else(|| {
+                    ApiError::new(
+                        "InvalidNextTokenException",
+                        400,
+                        "A token that is not valid was specified. Please check your token and try again.",
+                    )
+                })?)
+            }
+        };
+        let indexed = attribute.filter(|(a, _)| INDEXED.contains(a) && *a != "EventId");
+        let filter = attribute.filter(|(a, _)| !INDEXED.contains(a) || *a == "EventId");
+        // An event id narrows the search to the moment it was made.
+        let (mut start, mut end) = (start, end);
+        if let Some(t) = filter
+            .filter(|(a, _)| *a == "EventId")
+            .and_then(|(_, id)| event_id_time(id))
+        {
+            start = Some(start.map_or(t - SLACK, |s| s.max(t - SLACK)));
+            end = Some(end.map_or(t + SLACK, |e| e.min(t + SLACK)));
+        }
+        let prefix = match indexed {
+            Some((a, v)) => format!("{account}\u{1}{a}\u{1}{v}\u{1}"),
+            None => format!("{account}\u{1}time\u{1}"),
+        };
+        let is_time = indexed.is_none();
+        self.store.read(|tx| {
+            let mut before = match (token, end) {
+                (Some((seg, _)), _) => Some(format!("{prefix}{}", key(seg + 1))),
+                (None, Some(e)) => first_after(tx, account, e.saturating_add(SLACK))?
+                    .map(|seq| format!("{prefix}{}", key(seq))),
+                (None, None) => None,
+            };
+            let mut out = Lookup::default();
+            loop {
+                let rows = tx.scan_rev(INDEX, &prefix, before.as_deref(), 64)?;
+                let n = rows.len();
+                for (k, v) in rows {
+                    let seg_key = k.rsplit('\u{1}').next().unwrap_or("").to_string();
+                    before = Some(k);
+                    let seg_no: u64 = seg_key.parse().map_err(|e| corrupt("index", e))?;
+                    let mut pos = if is_time {
+                        let (t0, t1, p) = time_row(&v);
+                        if start.is_some_and(|s| t1 < s.saturating_sub(SLACK)) {
+                            // Newest first: everything after is older still.
+                            return Ok(out);
+                        }
+                        if end.is_some_and(|e| t0 > e) {
+                            continue;
+                        }
+                        p
+                    } else {
+                        positions(std::str::from_utf8(&v).unwrap_or(""))
+                    };
+                    if let Some((tseg, tpos)) = token {
+                        if tseg == seg_no {
+                            pos.retain(|p| *p < tpos);
+                        }
+                    }
+                    if pos.is_empty() {
+                        continue;
+                    }
+                    let Some(seg) = tx.get(RECORD, &seg_key)? else {
+                        continue;
+                    };
+                    let records = split(&seg).map_err(|e| corrupt("segment", e))?;
+                    for p in pos.into_iter().rev() {
+                        let Some(bytes) = records.get(p) else {
+                            continue;
+                        };
+                        let s = Stored::decode(bytes).map_err(|e| corrupt("record", e))?;
+                        let t = event_time(&s.event).unwrap_or(0);
+                        if end.is_some_and(|e| t > e) {
+                            continue;
+                        }
+                        if let Some(st) = start {
+                            if t < st.saturating_sub(SLACK) && !is_time {
+                                return Ok(out);
+                            }
+                            if t < st {
+                                continue;
+                            }
+                        }
+                        if let Some((a, v)) = filter {
+                            if !matches_attribute(&s.event, a, v) {
+                                continue;
+                            }
+                        }
+                        if out.events.len() == limit {
+                            // One more exists: the token is the last returned.
+                            return Ok(out);
+                        }
+                        out.events.push(s.event);
+                        out.next_token = Some(format!("{seg_no}:{p}"));
+                    }
+                }
+                if n < 64 {
+                    out.next_token = None;
+                    return Ok(out);
+                }
+            }
+        })
+    }
+
+    /// Move records stored in the first layout (kinds `audit*`, one row a
+    /// record, keys counting down) into segments, in batches, each its own
+    /// transaction; safe to stop and run again. The number moved.
+    pub fn migrate_audit_layout(&self) -> ApiResult<u64> {
+        const OLD: &str = "audit";
+        const OLD_INDEX: &str = "audit_idx";
+        const OLD_HEAD: &str = "audit_head";
+        let mut moved = 0u64;
+        loop {
+            let n = self.store.write(|tx| {
+                // Counting-down keys: a backward scan is oldest first.
+                let batch = tx.scan_rev(OLD, "", None, SEGMENT_MAX)?;
+                let mut records = Vec::with_capacity(batch.len());
+                let mut keys = Vec::with_capacity(batch.len());
+                for (old_key, bytes) in &batch {
+                    let s = Stored::decode(bytes).map_err(store_err)?;
+                    let v: serde_json::Value = serde_json::from_str(&s.event).map_err(store_err)?;
+                    keys.push(EventKeys {
+                        account: v
+                            .get("recipientAccountId")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                        time: event_time(&s.event).unwrap_or(0),
+                        attributes: attributes_of(&v),
+                        ..EventKeys::default()
+                    });
+                    records.push(s);
+                    tx.delete(OLD, old_key)?;
+                }
+                let refs: Vec<&EventKeys> = keys.iter().collect();
+                write_segment(tx, &records, &refs)?;
+                if let Some(last) = records.last() {
+                    let head = head_of(tx)?;
+                    if last.seq > head.seq {
+                        let h = Head {
+                            seq: last.seq,
+                            hash: last.hash.clone(),
+                        };
+                        tx.put(HEAD, "head", &serde_json::to_vec(&h).map_err(store_err)?)?;
+                    }
+                } else {
+                    for (k, _) in tx.scan(OLD_INDEX, "", None, 20_000)? {
+                        tx.delete(OLD_INDEX, &k)?;
+                    }
+                    tx.delete(OLD_HEAD, "head")?;
+                }
+                Ok::<_, StoreError>(batch.len())
+            })?;
+            moved += n as u64;
+            if n == 0 && self.store.read(|tx| tx.count(OLD_INDEX, ""))? == 0 {
+                return Ok(moved);
+            }
+        }
+    }
+
+    /// The sequence numbers kept: (first, last); (1, 0) when none.
+    pub fn audit_bounds(&self) -> ApiResult<(u64, u64)> {
+        self.store
+            .read(|tx| Ok::<_, ApiError>((base_of(tx)?.seq + 1, head_of(tx)?.seq)))
+    }
+
+    /// Up to `max` records from sequence number `from` on, oldest first.
+    pub fn audit_range(&self, from: u64, max: usize) -> ApiResult<Vec<Stored>> {
+        self.store.read(|tx| {
+            let mut out = Vec::new();
+            // From the segment holding `from`, onwards.
+            let mut after = segment_of(tx, from)?.map(|(k, _)| k);
+            if let Some(k) = &after {
+                // Include that segment itself.
+                let n: u64 = k.parse().map_err(|e| corrupt("segment key", e))?;
+                after = (n > 0).then(|| key(n - 1));
+            }
+            loop {
+                let segs = tx.scan(RECORD, "", after.as_deref(), 16)?;
+                let n = segs.len();
+                for (k, seg) in segs {
+                    for r in split(&seg).map_err(|e| corrupt("segment", e))? {
+                        let s = Stored::decode(r).map_err(|e| corrupt("record", e))?;
+                        if s.seq >= from {
+                            if out.len() == max {
+                                return Ok(out);
+                            }
+                            out.push(s);
+                        }
+                    }
+                    after = Some(k);
+                }
+                if n < 16 {
+                    return Ok::<_, ApiError>(out);
+                }
+            }
+        })
+    }
+
+    /// Retention: remove the oldest segments whose records are all older
+    /// than `before` (seconds) and sealed by a digest, at most `max` records
+    /// in one transaction, with their index rows; the chain then starts
+    /// after the last record removed. The number removed.
+    pub fn prune_audit(&self, before: i64, max: usize) -> ApiResult<usize> {
+        let sealed: u64 = self.audit_digests()?.last().map_or(0, |d| d.end);
+        self.store
+            .write(|tx| {
+                let mut base = base_of(tx)?;
+                let mut n = 0;
+                while n < max {
+                    let Some((seg_key, seg)) = tx.scan(RECORD, "", None, 1)?.into_iter().next()
+                    else {
+                        break;
+                    };
+                    let mut records = Vec::new();
+                    for r in split(&seg).map_err(store_err)? {
+                        records.push(Stored::decode(r).map_err(store_err)?);
+                    }
+                    let (Some(last), true) = (
+                        records.last(),
+                        records
+                            .iter()
+                            .all(|s| event_time(&s.event).is_some_and(|t| t < before)),
+                    ) else {
+                        break;
+                    };
+                    if last.seq > sealed {
+                        break;
+                    }
+                    for s in &records {
+                        let v: serde_json::Value =
+                            serde_json::from_str(&s.event).map_err(store_err)?;
+                        let keys = EventKeys {
+                            account: v
+                                .get("recipientAccountId")
+                                .and_then(serde_json::Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
+                            attributes: attributes_of(&v),
+                            ..EventKeys::default()
+                        };
+                        for (prefix, _) in index_rows(&keys) {
+                            tx.delete(INDEX, &format!("{prefix}{seg_key}"))?;
+                        }
+                        tx.delete(INDEX, &format!("{}\u{1}time\u{1}{seg_key}", keys.account))?;
+                    }
+                    tx.delete(RECORD, &seg_key)?;
+                    base = Base {
+                        seq: last.seq,
+                        hash: last.hash.clone(),
+                    };
+                    n += records.len();
+                }
+                tx.put(BASE, "base", &serde_json::to_vec(&base).map_err(store_err)?)?;
+                Ok::<_, StoreError>(n)
+            })
+            .map_err(ApiError::from)
+    }
+
+    /// Walk the whole chain, oldest first; every problem found.
+    pub fn verify_audit(&self) -> ApiResult<(u64, Vec<Finding>)> {
+        self.store.read(|tx| {
+            let mut findings = Vec::new();
+            let base = base_of(tx)?;
+            let mut prev_hash = base.hash.clone();
+            let mut expect_seq = base.seq + 1;
+            let mut count = 0u64;
+            let mut after: Option<String> = None;
+            loop {
+                let segs = tx.scan(RECORD, "", after.as_deref(), 64)?;
+                let n = segs.len();
+                for (k, seg) in segs {
+                    let records = match split(&seg) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            findings.push(Finding {
+                                seq: expect_seq,
+                                problem: format!("segment {k} does not parse ({e})"),
+                            });
+                            after = Some(k);
+                            continue;
+                        }
+                    };
+                    for (i, bytes) in records.iter().enumerate() {
+                        count += 1;
+                        let Ok(s) = Stored::decode(bytes) else {
+                            findings.push(Finding {
+                                seq: expect_seq,
+                                problem: format!("record {i} of segment {k} does not parse"),
+                            });
+                            expect_seq += 1;
+                            continue;
+                        };
+                        if i == 0 && key(s.seq) != k {
+                            findings.push(Finding {
+                                seq: s.seq,
+                                problem: format!("stored under the key of another position ({k})"),
+                            });
+                        }
+                        if s.seq != expect_seq {
+                            findings.push(Finding {
+                                seq: s.seq,
+                                problem: if s.seq > expect_seq {
+                                    format!(
+                                        "records {expect_seq}..{} are missing (deleted)",
+                                        s.seq - 1
+                                    )
+                                } else {
+                                    "out of order (reordered or inserted)".into()
+                                },
+                            });
+                        }
+                        if s.prev != prev_hash {
+                            findings.push(Finding {
+                                seq: s.seq,
+                                problem: "does not follow the record before it (deleted, inserted or reordered records)".into(),
+                            });
+                        }
+                        if chain_hash(&s.prev, s.seq, &s.event) != s.hash {
+                            findings.push(Finding {
+                                seq: s.seq,
+                                problem: "its content does not match its hash (edited)".into(),
+                            });
+                        }
+                        prev_hash = s.hash.clone();
+                        expect_seq = s.seq + 1;
+                    }
+                    after = Some(k);
+                }
+                if n < 64 {
+                    break;
+                }
+            }
+            let head = head_of(tx)?;
+            if head.seq != expect_seq.saturating_sub(1) || (head.seq > base.seq && head.hash != prev_hash) {
+                findings.push(Finding {
+                    seq: head.seq,
+                    problem: "the newest records are missing or changed (the chain head does not match)".into(),
+                });
+            }
+            Ok::<_, ApiError>((count, findings))
+        })
+    }
+}
+
+/// Direct access to stored records, as someone with write access to the
+/// database has it: for the tests that show `verify` finds their edits.
+pub mod raw {
+    use super::*;
+
+    /// The record at `seq`.
+    pub fn get(tx: &dyn Tx, seq: u64) -> Result<Option<Stored>, StoreError> {
+        record_at(tx, seq)
+    }
+
+    /// Replace the record stored at position `seq` with `s` (any `s.seq`).
+    pub fn put(tx: &mut dyn TxMut, seq: u64, s: &Stored) -> Result<(), StoreError> {
+        rewrite(tx, seq, Some(s))
+    }
+
+    /// Remove the record at position `seq`.
+    pub fn delete(tx: &mut dyn TxMut, seq: u64) -> Result<(), StoreError> {
+        rewrite(tx, seq, None)
+    }
+
+    /// Store `s` as a segment of its own, keyed by its sequence number.
+    pub fn insert(tx: &mut dyn TxMut, s: &Stored) -> Result<(), StoreError> {
+        tx.put(RECORD, &key(s.seq), &join(&[s.encode()]))
+    }
+
+    fn rewrite(tx: &mut dyn TxMut, seq: u64, with: Option<&Stored>) -> Result<(), StoreError> {
+        let (k, seg) =
+            segment_of(tx, seq)?.ok_or_else(|| StoreError(format!("no record {seq}")))?;
+        let mut records: Vec<Vec<u8>> = split(&seg)
+            .map_err(store_err)?
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        let at = records
+            .iter()
+            .position(|r| Stored::decode(r).is_ok_and(|s| s.seq == seq))
+            .ok_or_else(|| StoreError(format!("no record {seq}")))?;
+        match with {
+            Some(s) => {
+                if let Some(r) = records.get_mut(at) {
+                    *r = s.encode();
+                }
+            }
+            None => {
+                records.remove(at);
+            }
+        }
+        if records.is_empty() {
+            tx.delete(RECORD, &k)?;
+            Ok(())
+        } else {
+            tx.put(RECORD, &k, &join(&records))
+        }
+    }
+}
