@@ -185,11 +185,12 @@ fn bench(a: &BenchAuditArgs, dir: &std::path::Path) -> Result<std::process::Exit
                 }
             }
         }
+        let before = n;
         n += batch.len() as u64;
         let t = Instant::now();
         iam.record_events(&batch).map_err(api)?;
         storing += t.elapsed();
-        if n % 100_000 == 0 || n == a.records {
+        if n / 100_000 != before / 100_000 || n == a.records {
             eprintln!(
                 "  {n} records stored ({:.0} records/s)",
                 n as f64 / started.elapsed().as_secs_f64()

@@ -38,6 +38,10 @@ pub struct LoadArgs {
     /// run once with and once without to see what recording costs.
     #[arg(long)]
     audit: bool,
+    /// Run each scenario (but the ListUsers page) twice in this run, with
+    /// the audit trail off and on, and print what recording keeps.
+    #[arg(long)]
+    compare_audit: bool,
 }
 
 const ACCOUNT: &str = "123456789012";
@@ -198,7 +202,34 @@ async fn drive(
 }
 
 pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
-    let dir = std::env::temp_dir().join(format!("ward-bench-{}", std::process::id()));
+    if !args.compare_audit {
+        let results = std::cell::RefCell::new(Vec::new());
+        return run_once(args, args.audit, &results);
+    }
+    let off = std::cell::RefCell::new(Vec::new());
+    let on = std::cell::RefCell::new(Vec::new());
+    run_once(args, false, &off)?;
+    println!();
+    run_once(args, true, &on)?;
+    println!();
+    println!("audit trail on vs off (same run):");
+    for ((name, conns, a), (_, _, b)) in off.borrow().iter().zip(on.borrow().iter()) {
+        println!(
+            "{name:<34} {conns:>5} {a:>9.0} -> {b:>9.0} req/s  {:>5.1} % kept",
+            b / a * 100.0
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// One server, every scenario wanted; (scenario, connections, req/s) into
+/// `results`.
+fn run_once(
+    args: &LoadArgs,
+    audit: bool,
+    results: &std::cell::RefCell<Vec<(String, usize, f64)>>,
+) -> Result<std::process::ExitCode> {
+    let dir = std::env::temp_dir().join(format!("ward-bench-{}-{audit}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let store = Arc::new(SqliteStore::open(&dir.join("ward.db")).map_err(|e| anyhow!("{e}"))?);
     let iam = Iam::new(store.clone(), Sealer::new(&Sealer::generate_key()));
@@ -227,7 +258,7 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
     )
     .map_err(e)?;
     let state = Arc::new(AppState::new(iam, Config::default(), None));
-    if args.audit {
+    if audit {
         state.start_auditing(ward_server::TrailConfig::default());
     }
     // The server on its own runtime (2 worker threads: this machine's cores).
@@ -263,13 +294,14 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
     println!(
         "ward bench-server: {} s per run, server on {addr} (2 worker threads), SQLite with synchronous=FULL, audit trail {}",
         args.seconds,
-        if args.audit { "on" } else { "off" }
+        if audit { "on" } else { "off" }
     );
     println!(
         "{:<34} {:>5} {:>11} {:>10} {:>10} {:>7}",
         "scenario", "conns", "req/s", "p50 µs", "p99 µs", "errors"
     );
     let print = |name: &str, conns: usize, s: &Stats| {
+        results.borrow_mut().push((name.to_string(), conns, s.rps));
         println!(
             "{name:<34} {conns:>5} {:>11.0} {:>10.0} {:>10.0} {:>7}",
             s.rps, s.p50_us, s.p99_us, s.errors
@@ -315,7 +347,7 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
         let s = client_rt.block_on(drive(addr, rootk.clone(), "iam", 8, args.seconds, create))?;
         print("CreateUser (durable)", 8, &s);
     }
-    if !wanted("ListUsers") {
+    if !wanted("ListUsers") || args.compare_audit {
         server_rt.shutdown_background();
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(std::process::ExitCode::SUCCESS);

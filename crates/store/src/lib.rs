@@ -313,6 +313,12 @@ impl SqliteStore {
         // read back within a transaction.
         conn.pragma_update(None, "cache_size", -65_536)
             .map_err(sql_err("open: set cache_size"))?;
+        // Each writer of a group commit runs in its own savepoint, whose
+        // sub-journal (the pages as they were, for a rollback to it) is a
+        // temporary file by default: keep it in memory. Durability is the
+        // WAL's; the sub-journal only ever serves a rollback.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(sql_err("open: set temp_store"))?;
         migrate(&mut conn, path)?;
         let store = SqliteStore {
             path: path.to_path_buf(),
