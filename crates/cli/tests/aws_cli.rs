@@ -1892,3 +1892,92 @@ fn ward_audit_retention_removes_sealed_old_records() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `ward review` as a reviewer runs it: a user allowed five actions who used
+/// two through the aws CLI is shown the three unused and a policy of the two.
+#[test]
+fn ward_review_of_a_user() {
+    let dir = tmp("review");
+    let s = Server::start(&dir, "127.0.0.1:0");
+    let (id, secret) = root_key(&s);
+    configure(&s, "admin", &id, &secret, None);
+    aws(&s, "admin", &["iam", "create-user", "--user-name", "dev"]).unwrap();
+    let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+        "iam:ListUsers", "iam:ListRoles", "iam:ListGroups", "iam:ListPolicies", "iam:GetAccountSummary",
+    ], "Resource": "*"}]})
+    .to_string();
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "dev",
+            "--policy-name",
+            "read",
+            "--policy-document",
+            &doc,
+        ],
+    )
+    .unwrap();
+    let key = aws(
+        &s,
+        "admin",
+        &["iam", "create-access-key", "--user-name", "dev"],
+    )
+    .unwrap();
+    let k = &key["AccessKey"];
+    configure(
+        &s,
+        "dev",
+        k["AccessKeyId"].as_str().unwrap(),
+        k["SecretAccessKey"].as_str().unwrap(),
+        None,
+    );
+    aws(&s, "dev", &["iam", "list-users"]).unwrap();
+    aws(&s, "dev", &["iam", "list-roles"]).unwrap();
+    // The trail's appender stores read-only calls' records within 50 ms.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args([
+            "review",
+            "--principal",
+            "arn:aws:iam::123456789012:user/dev",
+            "--days",
+            "7",
+        ])
+        .env("AWS_ENDPOINT_URL", &s.endpoint)
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("data/root-credentials"),
+        )
+        .env("AWS_PROFILE", "ward")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{text}{err}");
+    assert!(text.contains("review of 1 principal(s)"), "{text}");
+    assert!(
+        text.contains("arn:aws:iam::123456789012:user/dev (USER): 2 of 5 named action(s) used"),
+        "{text}"
+    );
+    for unused in [
+        "iam:ListGroups",
+        "iam:ListPolicies",
+        "iam:GetAccountSummary",
+    ] {
+        assert!(
+            text.contains(&format!("UnusedPermission: action {unused} not used")),
+            "{text}"
+        );
+    }
+    assert!(!text.contains("action iam:ListUsers not used"), "{text}");
+    // The diff takes the unused three away and keeps the two.
+    assert!(text.contains("-        \"iam:ListGroups\","), "{text}");
+    assert!(text.contains("\"iam:ListRoles\""), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
