@@ -211,6 +211,24 @@ async fn a_principal_that_used_3_of_20_actions_gets_a_policy_of_those_3() {
     let diff = p["Diff"].as_str().unwrap();
     assert!(diff.contains("-        \"iam:GetRole\","), "{diff}");
 
+    // The whole account: every user and role, the auditor among them.
+    let (status, all) = json_call(&w, &w.root, "ward", "WardAdmin.Review", &json!({}));
+    assert_eq!(status, 200, "{all}");
+    let arns: Vec<&str> = all["Principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["Arn"].as_str().unwrap())
+        .collect();
+    assert!(arns.contains(&me.as_str()), "{all}");
+    // A period must be one IAM tracks.
+    let (status, bad) = json_call(&w, &w.root, "ward", "WardAdmin.Review", &json!({"Days": 0}));
+    assert_eq!(
+        (status, bad["__type"].as_str()),
+        (400, Some("InvalidInputException")),
+        "{bad}"
+    );
+
     // A user may not review unless allowed `ward:Review`.
     let (status, answer) = json_call(&w, &creds, "ward", "WardAdmin.Review", &json!({}));
     assert_eq!(status, 400);
