@@ -277,6 +277,8 @@ impl<S: Store> Iam<S> {
         now: i64,
     ) -> ApiResult<String> {
         let (owner, entities, policies) = self.report_scope(arn)?;
+        // As of every write so far (see `generate_credential_report`).
+        self.record_events(&[])?;
         if owner != account {
             return Err(ApiError::no_such_entity(format!(
                 "The entity {arn} cannot be found."

@@ -125,7 +125,7 @@ impl<S: Store> Iam<S> {
             let out = f(tx)?;
             if let Some(p) = &pending {
                 let record = crate::audit::finish(p.clone(), &crate::audit::decisions());
-                crate::audit::append(tx, std::slice::from_ref(&record))?;
+                crate::audit::append_in_write(tx, &record)?;
             }
             Ok(out)
         });

@@ -33,6 +33,9 @@ pub(crate) const RECORD: &str = "trail";
 pub(crate) const INDEX: &str = "trail_idx";
 pub(crate) const HEAD: &str = "trail_head";
 const BASE: &str = "trail_base";
+/// Segments committed with a write whose index rows and last-access data
+/// the appender has yet to add: segment key → [`PendingKeys`].
+const PENDING: &str = "trail_pending";
 const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Records in one segment, at most.
@@ -234,6 +237,11 @@ fn write_segment(
     let seg = key(first.seq);
     let bytes: Vec<Vec<u8>> = records.iter().map(Stored::encode).collect();
     tx.put(RECORD, &seg, &join(&bytes))?;
+    index_segment(tx, &seg, keys)
+}
+
+/// A segment's index rows: one per lookup value, one per account.
+fn index_segment(tx: &mut dyn TxMut, seg: &str, keys: &[&EventKeys]) -> Result<(), StoreError> {
     let mut index: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut times: BTreeMap<&str, (i64, i64, Vec<usize>)> = BTreeMap::new();
     for (pos, k) in keys.iter().enumerate() {
@@ -266,6 +274,10 @@ fn write_segment(
 
 /// Append events inside a write transaction: chained, in segments.
 pub(crate) fn append(tx: &mut dyn TxMut, events: &[(String, EventKeys)]) -> Result<(), StoreError> {
+    index_pending(tx)?;
+    if events.is_empty() {
+        return Ok(());
+    }
     let mut head = head_of(tx)?;
     for chunk in events.chunks(SEGMENT_MAX) {
         let mut records = Vec::with_capacity(chunk.len());
@@ -285,6 +297,119 @@ pub(crate) fn append(tx: &mut dyn TxMut, events: &[(String, EventKeys)]) -> Resu
     }
     tx.put(HEAD, "head", &serde_json::to_vec(&head).map_err(store_err)?)?;
     track_access(tx, events)
+}
+
+/// [`EventKeys`] as stored for a segment still to be indexed.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingKeys {
+    account: String,
+    time: i64,
+    attributes: Vec<(String, String)>,
+    region: String,
+    key_used: Option<(String, String)>,
+    accesses: Vec<(String, String, String, bool)>,
+}
+
+impl PendingKeys {
+    fn of(k: &EventKeys) -> PendingKeys {
+        PendingKeys {
+            account: k.account.clone(),
+            time: k.time,
+            attributes: k
+                .attributes
+                .iter()
+                .map(|(a, v)| ((*a).to_string(), v.clone()))
+                .collect(),
+            region: k.region.clone(),
+            key_used: k.key_used.clone(),
+            accesses: k
+                .accesses
+                .iter()
+                .map(|a| {
+                    (
+                        a.entity.clone(),
+                        a.action.clone(),
+                        a.resource.clone(),
+                        a.allowed,
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn keys(self) -> EventKeys {
+        EventKeys {
+            account: self.account,
+            time: self.time,
+            attributes: self
+                .attributes
+                .into_iter()
+                .filter_map(|(a, v)| Some((*ATTRIBUTES.iter().find(|x| **x == a)?, v)))
+                .collect(),
+            region: self.region,
+            key_used: self.key_used,
+            accesses: self
+                .accesses
+                .into_iter()
+                .map(|(entity, action, resource, allowed)| super::Access {
+                    entity,
+                    action,
+                    resource,
+                    allowed,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Append one event in a write's own transaction: the record (chained) and
+/// the chain head only, so the write holds the store for as little as it
+/// can; its index rows and last-access data are added by the next
+/// [`append`] (the server's appender runs one at least every 50 ms), so
+/// `LookupEvents` finds it from then on.
+pub(crate) fn append_in_write(
+    tx: &mut dyn TxMut,
+    event: &(String, EventKeys),
+) -> Result<(), StoreError> {
+    let mut head = head_of(tx)?;
+    let seq = head.seq + 1;
+    let hash = chain_hash(&head.hash, seq, &event.0);
+    let s = Stored {
+        seq,
+        prev: std::mem::replace(&mut head.hash, hash.clone()),
+        hash,
+        event: event.0.clone(),
+    };
+    head.seq = seq;
+    let seg = key(seq);
+    tx.put(RECORD, &seg, &join(&[s.encode()]))?;
+    tx.put(
+        PENDING,
+        &seg,
+        &serde_json::to_vec(&PendingKeys::of(&event.1)).map_err(store_err)?,
+    )?;
+    tx.put(HEAD, "head", &serde_json::to_vec(&head).map_err(store_err)?)
+}
+
+/// Index the segments writes committed since the last call, and fold in
+/// their last-access data.
+fn index_pending(tx: &mut dyn TxMut) -> Result<(), StoreError> {
+    loop {
+        let rows = tx.scan(PENDING, "", None, 512)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut events = Vec::with_capacity(rows.len());
+        for (seg, v) in &rows {
+            let keys = serde_json::from_slice::<PendingKeys>(v)
+                .map_err(store_err)?
+                .keys();
+            index_segment(tx, seg, &[&keys])?;
+            tx.delete(PENDING, seg)?;
+            events.push((String::new(), keys));
+        }
+        track_access(tx, &events)?;
+    }
 }
 
 /// The segment holding `seq`: its key and bytes.
@@ -379,7 +504,12 @@ impl<S: Store> Iam<S> {
     /// Store events (each with its lookup keys), chained, in one durable
     /// transaction.
     pub fn record_events(&self, events: &[(String, EventKeys)]) -> ApiResult<()> {
-        if events.is_empty() {
+        if events.is_empty()
+            && self
+                .store
+                .read(|tx| tx.scan(PENDING, "", None, 1))?
+                .is_empty()
+        {
             return Ok(());
         }
         // Not through `Iam::write`: records change no view.

@@ -16,7 +16,7 @@ pub use record::{Additional, Record, Resource, UserIdentity};
 use crate::auth::Caller;
 use crate::model::{LastUsed, SessionKind};
 use crate::store::{StoreError, TxMut};
-pub(crate) use log::{append, record_at, Head, HEAD};
+pub(crate) use log::{append_in_write, record_at, Head, HEAD};
 pub use log::{chain_hash, raw, Base, Finding, Lookup, Stored, SEGMENT_MAX};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -448,6 +448,23 @@ mod tests {
         i.create_user("111", "bob", None, vec![], None, 0).unwrap();
         assert!(take_pending().is_none(), "committed with the write");
         assert_eq!(i.verify_audit().unwrap(), (1, vec![]));
+        // Indexed by the appender's next batch (even an empty one).
+        let find = || {
+            i.lookup_events(
+                "111",
+                Some(("EventName", "CreateUser")),
+                None,
+                None,
+                50,
+                None,
+            )
+            .unwrap()
+            .events
+            .len()
+        };
+        assert_eq!(find(), 0);
+        i.record_events(&[]).unwrap();
+        assert_eq!(find(), 1);
         // A write that fails commits no record: it is still waiting.
         set_pending(draft(2));
         assert!(i.create_user("111", "bob", None, vec![], None, 0).is_err());
