@@ -333,6 +333,9 @@ impl Queue {
 /// Store everything waiting, in transactions of at most [`BATCH_MAX`].
 pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue) {
     let all = q.take();
+    // Records waiting when the appender woke: a backlog that grows means
+    // recording cannot keep up.
+    metrics::gauge!("ward_audit_backlog").set(all.len() as f64);
     if all.is_empty() {
         // Still index what writes committed since the last tick.
         if let Err(e) = st.iam.record_events(&[]) {
