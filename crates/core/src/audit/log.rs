@@ -412,6 +412,21 @@ fn index_pending(tx: &mut dyn TxMut) -> Result<(), StoreError> {
     }
 }
 
+/// A stored record's index keys, read from the record itself.
+fn keys_of(event: &str) -> Result<EventKeys, StoreError> {
+    let v: serde_json::Value = serde_json::from_str(event).map_err(store_err)?;
+    Ok(EventKeys {
+        account: v
+            .get("recipientAccountId")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        time: event_time(event).unwrap_or(0),
+        attributes: attributes_of(&v),
+        ..EventKeys::default()
+    })
+}
+
 /// The segment holding `seq`: its key and bytes.
 fn segment_of(tx: &dyn Tx, seq: u64) -> Result<Option<(String, Vec<u8>)>, StoreError> {
     Ok(tx
@@ -668,17 +683,7 @@ impl<S: Store> Iam<S> {
                 let mut keys = Vec::with_capacity(batch.len());
                 for (old_key, bytes) in &batch {
                     let s = Stored::decode(bytes).map_err(store_err)?;
-                    let v: serde_json::Value = serde_json::from_str(&s.event).map_err(store_err)?;
-                    keys.push(EventKeys {
-                        account: v
-                            .get("recipientAccountId")
-                            .and_then(serde_json::Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                        time: event_time(&s.event).unwrap_or(0),
-                        attributes: attributes_of(&v),
-                        ..EventKeys::default()
-                    });
+                    keys.push(keys_of(&s.event)?);
                     records.push(s);
                     tx.delete(OLD, old_key)?;
                 }
@@ -778,17 +783,7 @@ impl<S: Store> Iam<S> {
                         break;
                     }
                     for s in &records {
-                        let v: serde_json::Value =
-                            serde_json::from_str(&s.event).map_err(store_err)?;
-                        let keys = EventKeys {
-                            account: v
-                                .get("recipientAccountId")
-                                .and_then(serde_json::Value::as_str)
-                                .unwrap_or("")
-                                .to_string(),
-                            attributes: attributes_of(&v),
-                            ..EventKeys::default()
-                        };
+                        let keys = keys_of(&s.event)?;
                         for (prefix, _) in index_rows(&keys) {
                             tx.delete(INDEX, &format!("{prefix}{seg_key}"))?;
                         }
