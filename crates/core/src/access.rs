@@ -419,6 +419,12 @@ impl<S: Store> Iam<S> {
     ) -> ApiResult<Vec<PrincipalReview>> {
         let principals = match principal {
             Some(p) => {
+                let resource = p.splitn(6, ':').nth(5).unwrap_or("");
+                if !(resource.starts_with("user/") || resource.starts_with("role/")) {
+                    return Err(ApiError::invalid_input(format!(
+                        "A review is of a user or a role; {p} is neither"
+                    )));
+                }
                 if p.split(':').nth(4) != Some(account) {
                     return Err(ApiError::no_such_entity(format!(
                         "The entity {p} cannot be found."
@@ -434,9 +440,6 @@ impl<S: Store> Iam<S> {
             let Some(entity) = entities.into_iter().next() else {
                 continue;
             };
-            if entity.kind == "GROUP" {
-                continue;
-            }
             let rows = self.store.read(|tx| rows_of(tx, &entity.arn))?;
             let allowed = Allowed::of(&policies);
             let mut findings = Vec::new();

@@ -106,7 +106,15 @@ fn review<S: Store>(
         }
     };
     let since = info.now - days * 86_400;
-    let reviews = st.iam.review(&caller.account, principal, since)?;
+    let reviews = st
+        .iam
+        .review(&caller.account, principal, since)
+        .map_err(|e| match e.code {
+            // The JSON protocol's spelling of IAM's codes.
+            "InvalidInput" => ApiError::new("InvalidInputException", 400, e.message),
+            "NoSuchEntity" => ApiError::new("NoSuchEntityException", 404, e.message),
+            _ => e,
+        })?;
     Ok(json!({
         "Since": ward_core::model::iso8601(since),
         "Principals": reviews.iter().map(|r| json!({

@@ -229,6 +229,20 @@ async fn a_principal_that_used_3_of_20_actions_gets_a_policy_of_those_3() {
         "{bad}"
     );
 
+    // A group is not a principal to review.
+    let (status, bad) = json_call(
+        &w,
+        &w.root,
+        "ward",
+        "WardAdmin.Review",
+        &json!({"Principal": arn("group/nobody")}),
+    );
+    assert_eq!(
+        (status, bad["__type"].as_str()),
+        (400, Some("InvalidInputException")),
+        "{bad}"
+    );
+
     // A user may not review unless allowed `ward:Review`.
     let (status, answer) = json_call(&w, &creds, "ward", "WardAdmin.Review", &json!({}));
     assert_eq!(status, 400);
