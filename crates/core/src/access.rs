@@ -608,13 +608,5 @@ fn unified_diff(current: &str, generated: &str) -> String {
 /// A random UUID (version 4 layout), as IAM's job ids.
 fn uuid() -> String {
     let b: [u8; 16] = crate::model::random_bytes();
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-4{}-{}-{}",
-        h.get(0..8).unwrap_or(""),
-        h.get(8..12).unwrap_or(""),
-        h.get(13..16).unwrap_or(""),
-        h.get(16..20).unwrap_or(""),
-        h.get(20..32).unwrap_or("")
-    )
+    crate::model::uuid(u128::from_be_bytes(b), Some(4))
 }

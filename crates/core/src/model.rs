@@ -268,6 +268,24 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
     Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
+/// 128 bits in UUID form (`8-4-4-4-12` hex digits), with the version
+/// nibble set when given (4: random, 7: time first).
+pub fn uuid(bits: u128, version: Option<u8>) -> String {
+    let bits = match version {
+        Some(v) => (bits & !(0xf << 76)) | (u128::from(v & 0xf) << 76),
+        None => bits,
+    };
+    let h = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        h.get(0..8).unwrap_or(""),
+        h.get(8..12).unwrap_or(""),
+        h.get(12..16).unwrap_or(""),
+        h.get(16..20).unwrap_or(""),
+        h.get(20..32).unwrap_or("")
+    )
+}
+
 /// Random bytes from the operating system.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
@@ -343,6 +361,17 @@ mod tests {
         assert_eq!(parse_iso8601("2015-13-30T12:36:00Z"), None);
         assert_eq!(parse_iso8601("2015-08-30 12:36:00Z"), None);
         assert_eq!(parse_iso8601("yesterday"), None);
+    }
+
+    #[test]
+    fn uuid_layout() {
+        let u = uuid(u128::MAX, Some(7));
+        assert_eq!(u, "ffffffff-ffff-7fff-ffff-ffffffffffff");
+        assert_eq!(uuid(0, None), "00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            uuid(0x1234 << 112, Some(4)).get(..19),
+            Some("12340000-0000-4000-")
+        );
     }
 
     #[test]

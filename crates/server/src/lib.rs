@@ -331,15 +331,7 @@ async fn metrics_handler<S: Store>(State(st): State<Arc<AppState<S>>>) -> Respon
 /// A request id in UUID form, as AWS's (unique, not secret: a fast
 /// thread-local generator, no system call per request).
 pub fn request_id() -> String {
-    let h = format!("{:032x}", fastrand::u128(..));
-    format!(
-        "{}-{}-{}-{}-{}",
-        h.get(0..8).unwrap_or(""),
-        h.get(8..12).unwrap_or(""),
-        h.get(12..16).unwrap_or(""),
-        h.get(16..20).unwrap_or(""),
-        h.get(20..32).unwrap_or("")
-    )
+    ward_core::model::uuid(fastrand::u128(..), None)
 }
 
 /// An XML error response.

@@ -251,16 +251,8 @@ fn event_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_millis());
     let ms = u128::try_from(ward_core::model::now()).unwrap_or(0) * 1000 + u128::from(sub_ms);
-    let r = fastrand::u128(..);
-    let h = format!("{:012x}{:020x}", ms & 0xffff_ffff_ffff, r >> 48);
-    format!(
-        "{}-{}-7{}-{}-{}",
-        h.get(0..8).unwrap_or(""),
-        h.get(8..12).unwrap_or(""),
-        h.get(13..16).unwrap_or(""),
-        h.get(16..20).unwrap_or(""),
-        h.get(20..32).unwrap_or("")
-    )
+    let bits = ((ms & 0xffff_ffff_ffff) << 80) | (fastrand::u128(..) >> 48);
+    ward_core::model::uuid(bits, Some(7))
 }
 
 /// How the trail is kept: digests sealed with `key` every `digest_every`
