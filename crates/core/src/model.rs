@@ -241,31 +241,15 @@ pub fn iso8601(t: i64) -> String {
 }
 
 /// The inverse of [`iso8601`]: `2026-11-29T18:35:24Z` (fractions of a
-/// second and a `+00:00` zone accepted) to seconds since the epoch.
+/// second and a `+00:00` zone accepted) to seconds since the epoch. Only
+/// the full date-and-time form; the policy language's date reader does
+/// the rest.
 pub fn parse_iso8601(s: &str) -> Option<i64> {
-    let num = |a: usize, b: usize| -> Option<i64> {
-        let t = s.get(a..b)?;
-        t.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| t.parse().ok())?
-    };
     if s.get(4..5)? != "-" || s.get(7..8)? != "-" || s.get(10..11)? != "T" {
         return None;
     }
-    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+    let nanos = ward_policy::condition::parse_date(s)?;
+    i64::try_from(nanos.div_euclid(1_000_000_000)).ok()
 }
 
 /// 128 bits in UUID form (`8-4-4-4-12` hex digits), with the version
