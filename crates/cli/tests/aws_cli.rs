@@ -1594,16 +1594,15 @@ fn aws_cli_lookup_events() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `ward audit verify` passes on an untouched trail and reports each of an
-/// edit, a deletion, a reordering and an insertion made directly to the store.
-#[test]
-fn ward_audit_verify_reports_tampering() {
-    use ward_core::store::Store;
-    let dir = tmp("verify");
+/// A stopped server's directory whose trail holds `users` CreateUser
+/// records and one ListUsers record, made through the aws CLI with the
+/// `admin` profile (the root user).
+fn trail_of_users(name: &str, users: usize) -> PathBuf {
+    let dir = tmp(name);
     let mut s = Server::start(&dir, "127.0.0.1:0");
     let (id, secret) = root_key(&s);
     configure(&s, "admin", &id, &secret, None);
-    for n in 0..4 {
+    for n in 0..users {
         aws(
             &s,
             "admin",
@@ -1612,8 +1611,18 @@ fn ward_audit_verify_reports_tampering() {
         .unwrap();
     }
     aws(&s, "admin", &["iam", "list-users"]).unwrap();
+    // Read-only calls' records are stored by the appender within 50 ms.
     std::thread::sleep(std::time::Duration::from_millis(300));
     s.kill9();
+    dir
+}
+
+/// `ward audit verify` passes on an untouched trail and reports each of an
+/// edit, a deletion, a reordering and an insertion made directly to the store.
+#[test]
+fn ward_audit_verify_reports_tampering() {
+    use ward_core::store::Store;
+    let dir = trail_of_users("verify", 4);
     let verify = || {
         let out = Command::new(env!("CARGO_BIN_EXE_ward"))
             .args(["audit", "verify", "--data-dir"])
@@ -1691,21 +1700,7 @@ fn ward_audit_digests_and_export() {
     use std::io::Read as _;
     use ward_core::audit::{chain_hash, raw};
     use ward_core::store::Store;
-    let dir = tmp("digests");
-    let mut s = Server::start(&dir, "127.0.0.1:0");
-    let (id, secret) = root_key(&s);
-    configure(&s, "admin", &id, &secret, None);
-    for n in 0..3 {
-        aws(
-            &s,
-            "admin",
-            &["iam", "create-user", "--user-name", &format!("u{n}")],
-        )
-        .unwrap();
-    }
-    aws(&s, "admin", &["iam", "list-users"]).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    s.kill9();
+    let dir = trail_of_users("digests", 3);
     // Sealed now (the server seals every hour by default); then one record
     // more, not sealed yet.
     let (code, out) = ward_audit(&["seal"], &dir);

@@ -381,28 +381,15 @@ impl<S: Store> Iam<S> {
 
     /// Users and roles of an account (for an account-wide review).
     fn all_principals(&self, account: &str) -> ApiResult<Vec<String>> {
-        let mut out = Vec::new();
-        let mut paging = Paging {
-            marker: None,
-            max_items: Some(1000),
-        };
-        loop {
-            let p = self.list_users(account, None, &paging)?;
-            out.extend(p.items.into_iter().map(|u| u.arn));
-            match p.marker {
-                Some(m) => paging.marker = Some(m),
-                None => break,
-            }
-        }
-        paging.marker = None;
-        loop {
-            let p = self.list_roles(account, None, &paging)?;
-            out.extend(p.items.into_iter().map(|r| r.arn));
-            match p.marker {
-                Some(m) => paging.marker = Some(m),
-                None => break,
-            }
-        }
+        let mut out: Vec<String> = every(|p| self.list_users(account, None, p))?
+            .into_iter()
+            .map(|u| u.arn)
+            .collect();
+        out.extend(
+            every(|p| self.list_roles(account, None, p))?
+                .into_iter()
+                .map(|r| r.arn),
+        );
         Ok(out)
     }
 
@@ -538,6 +525,23 @@ pub struct PrincipalReview {
     pub generated: String,
     /// The current permissions policies against the generated one.
     pub diff: String,
+}
+
+/// Every item of a paged list, page after page.
+fn every<T>(list: impl Fn(&Paging) -> ApiResult<crate::iam::Page<T>>) -> ApiResult<Vec<T>> {
+    let mut out = Vec::new();
+    let mut paging = Paging {
+        marker: None,
+        max_items: Some(1000),
+    };
+    loop {
+        let page = list(&paging)?;
+        out.extend(page.items);
+        match page.marker {
+            Some(m) => paging.marker = Some(m),
+            None => return Ok(out),
+        }
+    }
 }
 
 fn allowed_count(a: &Allowed) -> usize {
