@@ -110,10 +110,37 @@ impl PartialEq for Entry {
 
 impl Eq for Entry {}
 
+/// Slots of the lookup table (a power of two).
+const SLOTS: usize = 64;
+
+/// Keys beyond which lookups use binary search instead of the table (the
+/// table stays at most three-quarters full).
+const TABLE_MAX: usize = SLOTS * 3 / 4;
+
 /// Condition keys → values for one request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Entries are kept sorted by key hash; a small open-addressing table from
+/// the hash's top bits to the entry (`slots`, entry index + 1, 0 empty)
+/// finds a key in one or two probes instead of a binary search (a request
+/// asks for a key once per condition, dozens of times per decision).
+#[derive(Debug, Clone, Default)]
 pub struct Context {
     entries: Vec<Entry>,
+    slots: Option<Box<[u8; SLOTS]>>,
+}
+
+impl PartialEq for Context {
+    fn eq(&self, o: &Self) -> bool {
+        self.entries == o.entries
+    }
+}
+
+impl Eq for Context {}
+
+#[inline]
+fn slot_of(hash: u64) -> usize {
+    // FxHash mixes the high bits best.
+    (hash >> 58) as usize & (SLOTS - 1)
 }
 
 impl Context {
@@ -135,16 +162,38 @@ impl Context {
                     e.typed = Typed::default();
                 }
             }
-            Err(i) => self.entries.insert(
-                i,
-                Entry {
-                    key,
-                    name: name.into(),
-                    value,
-                    typed: Typed::default(),
-                },
-            ),
+            Err(i) => {
+                self.entries.insert(
+                    i,
+                    Entry {
+                        key,
+                        name: name.into(),
+                        value,
+                        typed: Typed::default(),
+                    },
+                );
+                self.rebuild_slots();
+            }
         }
+    }
+
+    /// Rebuild the lookup table (entry indices move on insertion).
+    fn rebuild_slots(&mut self) {
+        if self.entries.len() > TABLE_MAX {
+            self.slots = None;
+            return;
+        }
+        let mut t = Box::new([0u8; SLOTS]);
+        for (n, e) in self.entries.iter().enumerate() {
+            let mut i = slot_of(e.key.hash);
+            while t.get(i).is_some_and(|&x| x != 0) {
+                i = (i + 1) & (SLOTS - 1);
+            }
+            if let Some(x) = t.get_mut(i) {
+                *x = u8::try_from(n + 1).unwrap_or(0);
+            }
+        }
+        self.slots = Some(t);
     }
 
     /// Set a single-valued key.
@@ -173,12 +222,24 @@ impl Context {
     /// Look a prepared key up, with its typed readings.
     #[inline]
     pub fn entry(&self, key: &Key) -> Option<&Entry> {
+        if let Some(t) = &self.slots {
+            let mut i = slot_of(key.hash);
+            // The table is never full, so an empty slot ends every probe.
+            loop {
+                let n = usize::from(*t.get(i)?);
+                let e = self.entries.get(n.checked_sub(1)?)?;
+                if e.key.hash == key.hash && crate::wildcard::str_eq(&e.key.lower, &key.lower) {
+                    return Some(e);
+                }
+                i = (i + 1) & (SLOTS - 1);
+            }
+        }
         let i = self.entries.partition_point(|e| e.key.hash < key.hash);
         self.entries
             .get(i..)?
             .iter()
             .take_while(|e| e.key.hash == key.hash)
-            .find(|e| e.key.lower == key.lower)
+            .find(|e| crate::wildcard::str_eq(&e.key.lower, &key.lower))
     }
 
     /// Look a key up in any case.
@@ -205,6 +266,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_key_is_found_with_the_table_and_without_it() {
+        // Past TABLE_MAX keys lookups fall back to binary search.
+        let mut c = Context::new();
+        for n in 0..100 {
+            c.set(&format!("k:{n}"), &n.to_string());
+            for m in 0..=n {
+                assert_eq!(
+                    c.get(&format!("K:{m}")).map(|v| v.values()[0].to_string()),
+                    Some(m.to_string()),
+                    "{n} keys, key {m}"
+                );
+            }
+            assert_eq!(c.get("k:absent"), None);
+            assert_eq!(c.slots.is_some(), n < TABLE_MAX);
+        }
+    }
+
+    #[test]
     fn keys_are_case_insensitive() {
         let mut c = Context::new();
         c.set("aws:PrincipalTag/Team", "data");
@@ -214,6 +293,7 @@ mod tests {
         );
         c.set("aws:principaltag/team", "ops");
         assert_eq!(c.len(), 1);
+        assert_eq!(c.get("aws:PrincipalTag/Other"), None);
         assert_eq!(
             c.get("aws:PrincipalTag/Team").unwrap().values()[0].as_ref(),
             "ops"

@@ -282,14 +282,16 @@ fn eval_set<'a>(
     sc: &mut Scratch<'a>,
 ) -> LayerResult {
     let mut out = LayerResult::default();
-    for &(pi, si, exact_hit) in set.candidates(req) {
-        let Some(policy) = set.policies().get(pi as usize) else {
+    let stmts = set.stmts();
+    for &(i, exact_hit) in set.candidates(req) {
+        let Some(s) = stmts.get(i as usize) else {
             continue;
         };
-        let Some(stmt) = policy.statements.get(si as usize) else {
-            continue;
-        };
+        let stmt = &s.stmt;
         let Some(pm) = statement_applies(req, stmt, exact_hit, boundary_present, sc) else {
+            continue;
+        };
+        let Some(policy) = set.policies().get(s.policy as usize) else {
             continue;
         };
         match stmt.effect {
@@ -303,7 +305,7 @@ fn eval_set<'a>(
         }
         let m = MatchedStatement {
             policy,
-            statement: si,
+            statement: s.index,
             level: u16::MAX,
             policy_type: ty,
         };

@@ -282,8 +282,9 @@ impl Policy {
     }
 }
 
-/// Reference to one statement of a set: (policy index, statement index).
-pub(crate) type StmtRef = (u32, u32);
+/// Reference to one statement of a set: its index in the set's flat
+/// statement array.
+pub(crate) type StmtRef = u32;
 
 /// Hash of an action or service name, as the request precomputes it.
 pub(crate) fn name_hash(s: &str) -> u64 {
@@ -291,9 +292,10 @@ pub(crate) fn name_hash(s: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(s)
 }
 
-/// A candidate statement: (policy, statement, whether its action is already
-/// known to match — true for every statement of an exact-action list).
-pub(crate) type Candidate = (u32, u32, bool);
+/// A candidate statement: (index in the set's flat statement array,
+/// whether its action is already known to match — true for every
+/// statement of an exact-action list).
+pub(crate) type Candidate = (u32, bool);
 
 /// Name → candidate statements, probed with a precomputed hash.
 #[derive(Debug, Clone, Default)]
@@ -307,7 +309,12 @@ impl NameIndex {
 
     #[inline]
     fn get(&self, hash: u64, name: &str) -> Option<&[Candidate]> {
-        self.0.find(hash, |(k, _)| **k == *name).map(|(_, v)| &**v)
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0
+            .find(hash, |(k, _)| crate::wildcard::str_eq(k, name))
+            .map(|(_, v)| &**v)
     }
 }
 
@@ -316,11 +323,47 @@ impl NameIndex {
 fn merge(parts: &[(&[StmtRef], bool)]) -> Box<[Candidate]> {
     let mut v: Vec<Candidate> = parts
         .iter()
-        .flat_map(|(list, exact)| list.iter().map(move |&(p, s)| (p, s, *exact)))
+        .flat_map(|(list, exact)| list.iter().map(move |&i| (i, *exact)))
         .collect();
-    v.sort_unstable_by_key(|&(p, s, e)| (p, s, !e));
-    v.dedup_by_key(|c| (c.0, c.1));
+    v.sort_unstable_by_key(|&(i, e)| (i, !e));
+    v.dedup_by_key(|c| c.0);
     v.into_boxed_slice()
+}
+
+/// Whether a statement's `Action` / `NotAction` applies to every action of
+/// service `svc` (`None`: a service none of the set's patterns names):
+/// `Some(true)` for all of them, `Some(false)` for none, `None` when it
+/// depends on the action (`s3:Get*` for `s3`, or a wildcard in the service
+/// part such as `s?:*`).
+fn action_matches_service(st: &Stmt, svc: Option<&str>) -> Option<bool> {
+    let mut all_false = true;
+    for g in &st.actions {
+        let one = match g {
+            Glob::Any => Some(true),
+            _ => match g.literal_prefix().split_once(':') {
+                Some((s, _)) if Some(s) != svc => Some(false),
+                // `svc:*` names every action of the service.
+                Some((_, rest)) if matches!(g, Glob::Prefix(_)) && rest.is_empty() => Some(true),
+                _ => None,
+            },
+        };
+        match one {
+            Some(true) => return Some(!st.not_action),
+            Some(false) => {}
+            None => all_false = false,
+        }
+    }
+    all_false.then_some(st.not_action)
+}
+
+/// One statement of a set, with where it comes from.
+#[derive(Debug)]
+pub(crate) struct SetStmt {
+    pub(crate) stmt: Stmt,
+    /// Index of its policy in the set.
+    pub(crate) policy: u32,
+    /// Index of the statement within its policy.
+    pub(crate) index: u32,
 }
 
 /// The policies of one evaluation layer, indexed by action.
@@ -333,6 +376,10 @@ fn merge(parts: &[(&[StmtRef], bool)]) -> Box<[Candidate]> {
 /// request then looks up one list by a precomputed hash and sees only the
 /// statements that can match it.
 ///
+/// The statements of every policy are copied into one contiguous array in
+/// policy order, and the lists hold indices into it: a decision walks one
+/// array instead of following set → policy → statement pointers.
+///
 /// Cloning a set is cheap (it is shared), so a compiled set can be cached
 /// and handed to many decisions.
 #[derive(Debug, Clone, Default)]
@@ -341,6 +388,7 @@ pub struct PolicySet(Arc<SetInner>);
 #[derive(Debug, Default)]
 pub(crate) struct SetInner {
     pub(crate) policies: Vec<Arc<Policy>>,
+    pub(crate) stmts: Vec<SetStmt>,
     exact: NameIndex,
     service: NameIndex,
     global: Box<[Candidate]>,
@@ -351,12 +399,15 @@ impl PolicySet {
         let mut exact: FxHashMap<Box<str>, Vec<StmtRef>> = FxHashMap::default();
         let mut service: FxHashMap<Box<str>, Vec<StmtRef>> = FxHashMap::default();
         let mut global: Vec<StmtRef> = Vec::new();
+        let mut stmts: Vec<SetStmt> = Vec::new();
         for (pi, p) in policies.iter().enumerate() {
             for (si, s) in p.statements.iter().enumerate() {
-                let r = (
-                    u32::try_from(pi).unwrap_or(u32::MAX),
-                    u32::try_from(si).unwrap_or(u32::MAX),
-                );
+                let r = u32::try_from(stmts.len()).unwrap_or(u32::MAX);
+                stmts.push(SetStmt {
+                    stmt: s.clone(),
+                    policy: u32::try_from(pi).unwrap_or(u32::MAX),
+                    index: u32::try_from(si).unwrap_or(u32::MAX),
+                });
                 if s.not_action {
                     global.push(r);
                     continue;
@@ -382,26 +433,56 @@ impl PolicySet {
             // does no action matching at all.
             let decided: Vec<Candidate> = merge(&[(list, true), (by_svc, false), (&global, false)])
                 .iter()
-                .filter_map(|&(pi, si, exact_hit)| {
+                .filter_map(|&(i, exact_hit)| {
                     if exact_hit {
-                        return Some((pi, si, true));
+                        return Some((i, true));
                     }
-                    let st = policies.get(pi as usize)?.statements.get(si as usize)?;
+                    let st = &stmts.get(i as usize)?.stmt;
                     let hit = st.actions.iter().any(|g| g.matches(action));
-                    (hit != st.not_action).then_some((pi, si, true))
+                    (hit != st.not_action).then_some((i, true))
                 })
                 .collect();
             exact_index.insert(action.clone(), decided.into_boxed_slice());
         }
+        // Services that statements about any service name literally
+        // (`NotAction: ["iam:*", "sts:*"]`): each gets a list of its own, so
+        // the fallback list below serves only services that no pattern
+        // names, and every statement in it can be decided now too.
+        for &i in &global {
+            let Some(st) = stmts.get(i as usize) else {
+                continue;
+            };
+            for g in &st.stmt.actions {
+                if let Some((svc, _)) = g.literal_prefix().split_once(':') {
+                    service.entry(svc.into()).or_default();
+                }
+            }
+        }
+        let decide = |list: Box<[Candidate]>, svc: Option<&str>| -> Box<[Candidate]> {
+            list.iter()
+                .filter_map(|&(i, _)| {
+                    let st = &stmts.get(i as usize)?.stmt;
+                    match action_matches_service(st, svc) {
+                        Some(true) => Some((i, true)),
+                        Some(false) => None,
+                        None => Some((i, false)),
+                    }
+                })
+                .collect()
+        };
         let mut service_index = NameIndex::default();
         for (svc, list) in &service {
-            service_index.insert(svc.clone(), merge(&[(list, false), (&global, false)]));
+            service_index.insert(
+                svc.clone(),
+                decide(merge(&[(list, false), (&global, false)]), Some(svc)),
+            );
         }
         PolicySet(Arc::new(SetInner {
             exact: exact_index,
             service: service_index,
-            global: merge(&[(&global, false)]),
+            global: decide(merge(&[(&global, false)]), None),
             policies,
+            stmts,
         }))
     }
 
@@ -416,6 +497,12 @@ impl PolicySet {
 
     pub fn is_empty(&self) -> bool {
         self.0.policies.is_empty()
+    }
+
+    /// The set's statements, in policy order.
+    #[inline]
+    pub(crate) fn stmts(&self) -> &[SetStmt] {
+        &self.0.stmts
     }
 
     /// The statements that may apply to the request's action, in policy order.
@@ -450,19 +537,74 @@ mod tests {
             Context::new(),
         );
         let c: Vec<_> = set.candidates(&req).to_vec();
-        assert_eq!(c, [(1, 0, true), (1, 1, true), (1, 2, true)]);
-        // An action no statement names exactly: the service list, undecided.
-        let req = Request::new(
-            "arn:aws:iam::1:user/a",
-            "s3:GetBucketAcl",
-            "*",
-            None,
-            Context::new(),
-        );
+        assert_eq!(c, [(2, true), (3, true), (4, true)]);
+        // An action no statement names exactly: the service list. `s3:Get*`
+        // depends on the action; `NotAction: iam:*` is decided for all of s3.
+        let req =
+            |action: &str| Request::new("arn:aws:iam::1:user/a", action, "*", None, Context::new());
         assert_eq!(
-            set.candidates(&req).to_vec(),
-            [(1, 1, false), (1, 2, false)]
+            set.candidates(&req("s3:GetBucketAcl")).to_vec(),
+            [(3, false), (4, true)]
         );
+        // iam has a list of its own (the `NotAction` names it), without the
+        // statement that excludes it.
+        assert_eq!(set.candidates(&req("iam:GetUser")).to_vec(), []);
+        // A service no pattern names: only statements about any service, decided.
+        assert_eq!(
+            set.candidates(&req("ec2:RunInstances")).to_vec(),
+            [(4, true)]
+        );
+    }
+
+    #[test]
+    fn statements_are_decided_per_service_where_the_pattern_allows() {
+        let text = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"*","Resource":"*"},
+            {"Effect":"Allow","Action":"s?:*","Resource":"*"},
+            {"Effect":"Allow","Action":["ec2:*","s3:Put*"],"Resource":"*"},
+            {"Effect":"Deny","NotAction":["s3:*","ec2:Describe*"],"Resource":"*"}]}"#;
+        let set =
+            PolicySet::from_policies([Policy::parse("p", text, PolicyType::Identity).unwrap()]);
+        let c = |action: &str| {
+            let r = Request::new("arn:aws:iam::1:user/a", action, "*", None, Context::new());
+            set.candidates(&r).to_vec()
+        };
+        // s3: `*` and `NotAction s3:*` decided (the latter drops out), `s?:*`
+        // and `s3:Put*` depend on the action.
+        assert_eq!(c("s3:GetObject"), [(0, true), (1, false), (2, false)]);
+        // ec2: `ec2:*` decided; `NotAction ec2:Describe*` depends on the action.
+        assert_eq!(
+            c("ec2:RunInstances"),
+            [(0, true), (1, false), (2, true), (3, false)]
+        );
+        // sqs: no pattern names it; `s?:*` still depends on it.
+        assert_eq!(c("sqs:SendMessage"), [(0, true), (1, false), (3, true)]);
+        // Whatever the list says, the decisions agree with matching each pattern.
+        for action in [
+            "s3:GetObject",
+            "s3:PutObject",
+            "ec2:RunInstances",
+            "ec2:DescribeVpcs",
+            "sqs:SendMessage",
+            "sns:Publish",
+            "iam:GetUser",
+        ] {
+            let r = Request::new("arn:aws:iam::1:user/a", action, "*", None, Context::new());
+            let lower = action.to_ascii_lowercase();
+            for (i, st) in set.stmts().iter().enumerate() {
+                let hit = st.stmt.actions.iter().any(|g| g.matches(&lower)) != st.stmt.not_action;
+                let listed = set
+                    .candidates(&r)
+                    .iter()
+                    .find(|c| c.0 as usize == i)
+                    .copied();
+                match listed {
+                    None => assert!(!hit, "{action}: statement {i} applies but is not listed"),
+                    Some((_, true)) => assert!(hit, "{action}: statement {i} marked matching"),
+                    Some((_, false)) => {}
+                }
+            }
+        }
     }
 }
 
