@@ -120,6 +120,12 @@ fn verify(a: &VerifyArgs) -> Result<std::process::ExitCode> {
     } else {
         String::new()
     };
+    let unchained = iam.unchained_records().map_err(api)?;
+    if unchained > 0 {
+        // Committed with their writes; the server chains them within moments
+        // of running (they were waiting when it stopped).
+        println!("{unchained} record(s) committed with writes are not chained yet (`ward serve` chains them when it next runs)");
+    }
     if findings.is_empty() && digest_problems == 0 {
         println!("audit trail intact: {n} records{retention}, hash chain verified; {sealed}");
         Ok(std::process::ExitCode::SUCCESS)

@@ -1506,6 +1506,23 @@ fn ward_apply_the_pipeline() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `Mar 24, 2014 9:11:59 PM`: CloudTrail's time in `responseElements`.
+fn cloudtrail_time_shape(t: &str) -> bool {
+    let parts: Vec<&str> = t.split(' ').collect();
+    let [month, day, year, time, ampm] = parts[..] else {
+        return false;
+    };
+    let hms: Vec<&str> = time.split(':').collect();
+    month.len() == 3
+        && day.ends_with(',')
+        && day.trim_end_matches(',').parse::<u32>().is_ok()
+        && year.len() == 4
+        && year.parse::<u32>().is_ok()
+        && hms.len() == 3
+        && hms.iter().all(|x| x.parse::<u32>().is_ok())
+        && (ampm == "AM" || ampm == "PM")
+}
+
 /// Every call is in the audit trail, found with `aws cloudtrail
 /// lookup-events` by each lookup attribute; a denied call is recorded with
 /// its error code.
@@ -1568,6 +1585,37 @@ fn aws_cli_lookup_events() {
     assert_eq!(made["eventSource"], "iam.amazonaws.com");
     assert_eq!(made["recipientAccountId"], "123456789012");
     assert!(made.get("errorCode").is_none());
+    // What the call answered, as CloudTrail records it; nothing for a refusal.
+    assert_eq!(made["responseElements"]["user"]["userName"], "audited");
+    assert!(made["responseElements"]["user"]["arn"]
+        .as_str()
+        .unwrap()
+        .ends_with(":user/audited"));
+    let date = made["responseElements"]["user"]["createDate"]
+        .as_str()
+        .unwrap();
+    assert!(
+        cloudtrail_time_shape(date),
+        "CloudTrail's date format, not {date}"
+    );
+    assert!(denied["responseElements"].is_null());
+    // A new access key's record has its id but never its secret.
+    let made_key = lookup("EventName", "CreateAccessKey");
+    assert_eq!(made_key.len(), 1);
+    let text = made_key[0]["CloudTrailEvent"].as_str().unwrap();
+    assert!(!text.contains(k["AccessKey"]["SecretAccessKey"].as_str().unwrap()));
+    let rk = trail(&made_key[0]);
+    assert_eq!(
+        rk["responseElements"]["accessKey"]["accessKeyId"],
+        key.as_str()
+    );
+    assert_eq!(rk["responseElements"]["accessKey"]["status"], "Active");
+    assert!(rk["responseElements"]["accessKey"]
+        .get("secretAccessKey")
+        .is_none());
+    // Reads record no answer.
+    let list = lookup("EventName", "ListUsers");
+    assert!(trail(&list[0])["responseElements"].is_null());
     // By each other attribute.
     assert_eq!(lookup("Username", "audited").len(), 1);
     assert_eq!(lookup("AccessKeyId", &key).len(), 1);

@@ -17,6 +17,7 @@
 //! The model tables in [`generated`] are produced from botocore's
 //! `service-2.json` by `gen/gen_shapes.py`; see [`model`] for their types.
 
+pub mod elements;
 pub mod error;
 pub mod generated;
 pub mod model;

@@ -173,7 +173,7 @@ impl<S: Store> AppState<S> {
     /// Store the records still waiting for the appender (at shutdown).
     pub fn flush_audit(&self) {
         if let Some(q) = self.audit.get() {
-            trail::drain(self, q);
+            trail::drain(self, q, &mut trail::Held::new(), true);
         }
     }
 
@@ -604,6 +604,10 @@ async fn handle<S: Store>(
                 access_key_id: seen.access_key_id.as_deref(),
                 parameters: seen.parameters,
                 error: result.as_ref().err(),
+                response: result
+                    .as_ref()
+                    .ok()
+                    .and_then(|body| trail::response_elements(api, &action, read_only, body)),
                 request_id: &rid,
                 info: &info,
                 fallback_account: "",
@@ -709,15 +713,26 @@ fn dispatch_recorded<S: Store>(
             access_key_id: Some(&caller.access_key_id),
             parameters: seen.parameters.clone(),
             error: None,
+            response: None,
             request_id: rid,
             info,
             fallback_account: "",
         }));
+        let _ = ward_core::audit::take_committed();
     }
     let result = dispatch(st, api, call, caller, info, rid);
     if with_write {
         // Still waiting: no write committed it; the edge records the outcome.
         seen.recorded = ward_core::audit::take_pending().is_none();
+        // Committed: its answer follows it to the appender, which chains the
+        // record with it as `responseElements`.
+        if let (Some(key), Some(q)) = (ward_core::audit::take_committed(), st.audit.get()) {
+            let elements = result
+                .as_ref()
+                .ok()
+                .and_then(|body| trail::response_elements(api, action, false, body));
+            q.push_answer(key, elements);
+        }
     }
     result
 }

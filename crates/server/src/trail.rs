@@ -32,6 +32,8 @@ pub(crate) struct Event<'a> {
     pub access_key_id: Option<&'a str>,
     pub parameters: Value,
     pub error: Option<&'a ApiError>,
+    /// The answer's `responseElements` (JSON), when the call has them.
+    pub response: Option<Value>,
     pub request_id: &'a str,
     pub info: &'a RequestInfo,
     pub fallback_account: &'a str,
@@ -168,6 +170,39 @@ fn resources(parameters: &Value) -> Vec<(&'static str, String)> {
     out
 }
 
+/// STS calls whose records carry their answers although they change
+/// nothing: the credentials issued (without the secret key), as CloudTrail
+/// records them.
+const ANSWERED_READS: &[&str] = &[
+    "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
+    "GetSessionToken",
+    "GetFederationToken",
+];
+
+/// What CloudTrail records of a successful answer as `responseElements`:
+/// the answer of a call that changes something (and of the STS calls that
+/// issue credentials), secrets left out; `None` for reads and for answers
+/// with nothing in them.
+pub(crate) fn response_elements(
+    api: Api,
+    action: &str,
+    read_only: bool,
+    body: &str,
+) -> Option<Value> {
+    if read_only && !ANSWERED_READS.contains(&action) {
+        return None;
+    }
+    match api {
+        Api::Query(service) => ward_protocol::elements::query_response_elements(
+            body,
+            service == ward_protocol::model::Service::Sts,
+        ),
+        _ => ward_protocol::elements::json_response_elements(body),
+    }
+}
+
 /// The record and its lookup keys (decisions are added by
 /// [`ward_core::audit::finish`]).
 pub(crate) fn record(e: &Event<'_>) -> ward_core::audit::Draft {
@@ -193,7 +228,7 @@ pub(crate) fn record(e: &Event<'_>) -> ward_core::audit::Draft {
         error_code: e.error.map(|err| err.code.to_string()),
         error_message: e.error.map(|err| err.message.clone()),
         request_parameters: e.parameters.clone(),
-        response_elements: Value::Null,
+        response_elements: e.response.clone().unwrap_or(Value::Null),
         request_id: e.request_id.to_string(),
         event_id,
         read_only,
@@ -294,9 +329,19 @@ const BACKLOG_MAX: usize = 200_000;
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     records: std::sync::Mutex<Vec<(String, EventKeys)>>,
+    /// Answers of writes whose records wait to be chained (waiting key,
+    /// `responseElements`).
+    answers: std::sync::Mutex<Vec<(String, Option<String>)>>,
 }
 
 impl Queue {
+    /// The answer of a write whose record committed with it.
+    pub(crate) fn push_answer(&self, key: String, elements: Option<Value>) {
+        if let Ok(mut a) = self.answers.lock() {
+            a.push((key, elements.map(|v| v.to_string())));
+        }
+    }
+
     pub(crate) fn push(&self, r: (String, EventKeys)) {
         let mut r = Some(r);
         loop {
@@ -322,23 +367,49 @@ impl Queue {
     }
 }
 
-/// Store everything waiting, in transactions of at most [`BATCH_MAX`].
-pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue) {
+/// Answers kept for a record not chained yet, at most this many appender
+/// rounds (its write's record was chained without it meanwhile).
+const ANSWER_ROUNDS: u32 = 100;
+
+/// Answers the appender holds between rounds: waiting key → (answer, rounds left).
+pub(crate) type Held = std::collections::HashMap<String, (Option<String>, u32)>;
+
+/// Store everything waiting, in transactions of at most [`BATCH_MAX`], with
+/// the records writes committed (and their answers). `force`: chain every
+/// waiting record now, answered or not (at shutdown).
+pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, held: &mut Held, force: bool) {
     let all = q.take();
+    for (k, a) in q
+        .answers
+        .lock()
+        .map(|mut a| std::mem::take(&mut *a))
+        .unwrap_or_default()
+    {
+        held.insert(k, (a, ANSWER_ROUNDS));
+    }
+    let mut answers: ward_core::audit::Answers = held
+        .iter()
+        .map(|(k, (a, _))| (k.clone(), a.clone()))
+        .collect();
     // Records waiting when the appender woke: a backlog that grows means
     // recording cannot keep up.
     metrics::gauge!("ward_audit_backlog").set(all.len() as f64);
-    if all.is_empty() {
-        // Still index what writes committed since the last tick.
-        if let Err(e) = st.iam.record_events(&[]) {
-            tracing::error!(error = %e.message, "audit records could not be indexed");
-        }
-    }
-    for batch in all.chunks(BATCH_MAX) {
-        if let Err(e) = st.iam.record_events(batch) {
+    let batches: Vec<&[(String, EventKeys)]> = if all.is_empty() {
+        // Still chain and index what writes committed since the last tick.
+        vec![&[]]
+    } else {
+        all.chunks(BATCH_MAX).collect()
+    };
+    for batch in batches {
+        if let Err(e) = st.iam.record_events_with(batch, &mut answers, force) {
             tracing::error!(error = %e.message, records = batch.len(), "audit records could not be stored");
         }
     }
+    // Answers used are gone from `answers`; the others wait a few rounds.
+    held.retain(|k, (_, rounds)| {
+        *rounds = rounds.saturating_sub(1);
+        answers.contains_key(k) && *rounds > 0
+    });
 }
 
 /// The background appender: every [`LINGER`] it stores the records waiting,
@@ -353,9 +424,10 @@ pub(crate) fn start<S: Store>(st: &Arc<AppState<S>>, config: TrailConfig) -> Arc
         .name("ward-audit".into())
         .spawn(move || {
             let mut next_seal = std::time::Instant::now() + config.digest_every;
+            let mut held = Held::new();
             loop {
                 std::thread::sleep(LINGER);
-                drain(&st, &queue);
+                drain(&st, &queue, &mut held, false);
                 if std::time::Instant::now() >= next_seal {
                     next_seal = std::time::Instant::now() + config.digest_every;
                     seal_and_prune(&st, &config);

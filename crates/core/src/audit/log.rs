@@ -34,8 +34,18 @@ pub(crate) const INDEX: &str = "trail_idx";
 pub(crate) const HEAD: &str = "trail_head";
 const BASE: &str = "trail_base";
 /// Segments committed with a write whose index rows and last-access data
-/// the appender has yet to add: segment key → [`PendingKeys`].
+/// the appender has yet to add: segment key → [`PendingKeys`] (the layout
+/// before [`WAITING`]; still indexed when found).
 const PENDING: &str = "trail_pending";
+/// Records committed with a write and not yet chained: key (the record's
+/// time-ordered event id) → [`Waiting`]. The appender chains them in its
+/// next batch, with the call's `responseElements` when they have arrived.
+const WAITING: &str = "trail_waiting";
+/// How long the appender waits for a write's answer before chaining its
+/// record without `responseElements` (seconds).
+const ANSWER_WAIT: i64 = 2;
+/// Waiting records chained in one batch, at most.
+const WAITING_MAX: usize = 4096;
 const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Records in one segment, at most.
@@ -272,16 +282,70 @@ fn index_segment(tx: &mut dyn TxMut, seg: &str, keys: &[&EventKeys]) -> Result<(
     Ok(())
 }
 
-/// Append events inside a write transaction: chained, in segments.
-pub(crate) fn append(tx: &mut dyn TxMut, events: &[(String, EventKeys)]) -> Result<(), StoreError> {
+/// Answers of writes whose records wait to be chained: waiting key →
+/// `responseElements` (JSON text; `None`: the call answered nothing to
+/// record).
+pub type Answers = std::collections::HashMap<String, Option<String>>;
+
+/// The record with its `responseElements` filled in. A record is written
+/// with `"responseElements":null` between `requestParameters` and
+/// `requestID` (see [`super::Record`]); inside a JSON string a quote is
+/// escaped, so the unescaped sequence occurs only at the top level.
+fn with_answer(event: String, answer: &str) -> String {
+    const NULL: &str = ",\"responseElements\":null,";
+    match event.find(NULL) {
+        Some(i) => {
+            let (head, tail) = event.split_at(i);
+            let tail = tail.get(NULL.len()..).unwrap_or_default();
+            format!("{head},\"responseElements\":{answer},{tail}")
+        }
+        None => event,
+    }
+}
+
+/// Append events inside a write transaction: the records writes committed
+/// that wait (oldest first, each with its answer from `answers`, taken
+/// out), then `events`, chained, in segments. Unless `force`, the waiting
+/// records stop at the first whose answer has not arrived and that is
+/// younger than [`ANSWER_WAIT`] (its write committed a moment ago).
+pub(crate) fn append(
+    tx: &mut dyn TxMut,
+    events: &[(String, EventKeys)],
+    answers: &mut Answers,
+    force: bool,
+    now: i64,
+) -> Result<(), StoreError> {
     index_pending(tx)?;
-    if events.is_empty() {
+    let mut waiting: Vec<(String, EventKeys)> = Vec::new();
+    // Taken rows are deleted, so each scan starts at the next one; a long
+    // backlog (after a crash) is chained over several batches.
+    'scan: while waiting.len() < WAITING_MAX {
+        let rows = tx.scan(WAITING, "", None, 512)?;
+        if rows.is_empty() {
+            break;
+        }
+        for (k, v) in rows {
+            let w: Waiting = serde_json::from_slice(&v).map_err(store_err)?;
+            let answer = answers.remove(&k);
+            if answer.is_none() && !force && now - w.keys.time < ANSWER_WAIT {
+                break 'scan;
+            }
+            let event = match answer.flatten() {
+                Some(a) => with_answer(w.event, &a),
+                None => w.event,
+            };
+            tx.delete(WAITING, &k)?;
+            waiting.push((event, w.keys.keys()));
+        }
+    }
+    if events.is_empty() && waiting.is_empty() {
         return Ok(());
     }
     let mut head = head_of(tx)?;
-    for chunk in events.chunks(SEGMENT_MAX) {
+    let all: Vec<&(String, EventKeys)> = waiting.iter().chain(events).collect();
+    for chunk in all.chunks(SEGMENT_MAX) {
         let mut records = Vec::with_capacity(chunk.len());
-        for (event, _) in chunk {
+        for (event, _) in chunk.iter().copied() {
             let seq = head.seq + 1;
             let hash = chain_hash(&head.hash, seq, event);
             records.push(Stored {
@@ -296,7 +360,27 @@ pub(crate) fn append(tx: &mut dyn TxMut, events: &[(String, EventKeys)]) -> Resu
         write_segment(tx, &records, &keys)?;
     }
     tx.put(HEAD, "head", &serde_json::to_vec(&head).map_err(store_err)?)?;
+    track_access(tx, &waiting)?;
     track_access(tx, events)
+}
+
+/// A record committed with a write, waiting to be chained.
+#[derive(Debug, Serialize, Deserialize)]
+struct Waiting {
+    event: String,
+    keys: PendingKeys,
+}
+
+thread_local! {
+    /// The waiting key of the record this thread's last write committed.
+    static COMMITTED: std::cell::RefCell<Option<String>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The waiting key of the record the last write on this thread committed
+/// (taken: a second call answers `None`), for its answer to follow.
+pub fn take_committed() -> Option<String> {
+    COMMITTED.with(|c| c.borrow_mut().take())
 }
 
 /// [`EventKeys`] as stored for a segment still to be indexed.
@@ -362,33 +446,33 @@ impl PendingKeys {
     }
 }
 
-/// Append one event in a write's own transaction: the record (chained) and
-/// the chain head only, so the write holds the store for as little as it
-/// can; its index rows and last-access data are added by the next
-/// [`append`] (the server's appender runs one at least every 50 ms), so
+/// Commit one event in a write's own transaction: the record, as one row
+/// waiting to be chained, so the write holds the store for as little as
+/// it can (no chain head to read and rewrite); the appender chains it with
+/// its next batch (at least every 50 ms in the server), adding the call's
+/// answer as `responseElements`, its index rows and last-access data, so
 /// `LookupEvents` finds it from then on.
 pub(crate) fn append_in_write(
     tx: &mut dyn TxMut,
     event: &(String, EventKeys),
 ) -> Result<(), StoreError> {
-    let mut head = head_of(tx)?;
-    let seq = head.seq + 1;
-    let hash = chain_hash(&head.hash, seq, &event.0);
-    let s = Stored {
-        seq,
-        prev: std::mem::replace(&mut head.hash, hash.clone()),
-        hash,
+    // The event id is time-ordered (UUIDv7) and unique.
+    let key = event
+        .1
+        .attributes
+        .iter()
+        .find(|(a, _)| *a == "EventId")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| {
+            crate::model::uuid(u128::from_be_bytes(crate::model::random_bytes()), Some(4))
+        });
+    let w = Waiting {
         event: event.0.clone(),
+        keys: PendingKeys::of(&event.1),
     };
-    head.seq = seq;
-    let seg = key(seq);
-    tx.put(RECORD, &seg, &join(&[s.encode()]))?;
-    tx.put(
-        PENDING,
-        &seg,
-        &serde_json::to_vec(&PendingKeys::of(&event.1)).map_err(store_err)?,
-    )?;
-    tx.put(HEAD, "head", &serde_json::to_vec(&head).map_err(store_err)?)
+    tx.put(WAITING, &key, &serde_json::to_vec(&w).map_err(store_err)?)?;
+    COMMITTED.with(|c| *c.borrow_mut() = Some(key));
+    Ok(())
 }
 
 /// Index the segments writes committed since the last call, and fold in
@@ -518,19 +602,46 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> ApiError {
 impl<S: Store> Iam<S> {
     /// Store events (each with its lookup keys), chained, in one durable
     /// transaction.
+    /// Records writes committed are chained too, without waiting for their
+    /// answers.
     pub fn record_events(&self, events: &[(String, EventKeys)]) -> ApiResult<()> {
+        self.record_events_with(events, &mut Answers::new(), true)
+    }
+
+    /// [`Iam::record_events`], with the answers of writes whose records
+    /// wait (those used are taken out of `answers`); unless `force`, a
+    /// record whose answer has not arrived waits a moment longer.
+    pub fn record_events_with(
+        &self,
+        events: &[(String, EventKeys)],
+        answers: &mut Answers,
+        force: bool,
+    ) -> ApiResult<()> {
         if events.is_empty()
-            && self
-                .store
-                .read(|tx| tx.scan(PENDING, "", None, 1))?
-                .is_empty()
+            && self.store.read(|tx| -> Result<bool, StoreError> {
+                Ok(tx.scan(PENDING, "", None, 1)?.is_empty()
+                    && tx.scan(WAITING, "", None, 1)?.is_empty())
+            })?
         {
             return Ok(());
         }
-        // Not through `Iam::write`: records change no view.
+        let now = crate::model::now();
+        // Not through `Iam::write`: records change no view. The answers are
+        // taken out only once the batch has committed.
+        let mut taken = answers.clone();
         self.store
-            .write(|tx| append(tx, events))
-            .map_err(ApiError::from)
+            .write(|tx| {
+                taken = answers.clone();
+                append(tx, events, &mut taken, force, now)
+            })
+            .map_err(ApiError::from)?;
+        *answers = taken;
+        Ok(())
+    }
+
+    /// Records writes committed that are not chained yet.
+    pub fn unchained_records(&self) -> ApiResult<u64> {
+        Ok(self.store.read(|tx| tx.count(WAITING, ""))?)
     }
 
     /// `LookupEvents`: newest first, by one attribute (or all), in

@@ -17,7 +17,9 @@ use crate::auth::Caller;
 use crate::model::{LastUsed, SessionKind};
 use crate::store::{StoreError, TxMut};
 pub(crate) use log::{append_in_write, record_at, Head, HEAD};
-pub use log::{chain_hash, raw, Base, Finding, Lookup, Stored, SEGMENT_MAX};
+pub use log::{
+    chain_hash, raw, take_committed, Answers, Base, Finding, Lookup, Stored, SEGMENT_MAX,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use ward_policy::{Decision, Request};
@@ -447,8 +449,13 @@ mod tests {
         set_pending(draft(1));
         i.create_user("111", "bob", None, vec![], None, 0).unwrap();
         assert!(take_pending().is_none(), "committed with the write");
-        assert_eq!(i.verify_audit().unwrap(), (1, vec![]));
-        // Indexed by the appender's next batch (even an empty one).
+        let key = take_committed().expect("the waiting record's key");
+        assert_eq!(key, "e1");
+        assert!(take_committed().is_none());
+        // Committed, waiting to be chained (and indexed) by the appender's
+        // next batch (even an empty one).
+        assert_eq!(i.unchained_records().unwrap(), 1);
+        assert_eq!(i.verify_audit().unwrap(), (0, vec![]));
         let find = || {
             i.lookup_events(
                 "111",
@@ -460,16 +467,68 @@ mod tests {
             )
             .unwrap()
             .events
-            .len()
         };
-        assert_eq!(find(), 0);
-        i.record_events(&[]).unwrap();
-        assert_eq!(find(), 1);
+        assert!(find().is_empty());
+        // The appender waits a moment for the write's answer ...
+        let mut answers = Answers::new();
+        i.record_events_with(&[], &mut answers, false).unwrap();
+        // (the draft's time is 10 s after the epoch: long past, so no wait)
+        assert_eq!(i.unchained_records().unwrap(), 0);
+        assert_eq!(i.verify_audit().unwrap(), (1, vec![]));
+        assert_eq!(find().len(), 1);
         // A write that fails commits no record: it is still waiting.
-        set_pending(draft(2));
+        set_pending(draft(3));
         assert!(i.create_user("111", "bob", None, vec![], None, 0).is_err());
         assert!(take_pending().is_some());
-        assert_eq!(i.verify_audit().unwrap().0, 1);
+        assert!(take_committed().is_none());
+        assert_eq!(i.unchained_records().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_write_record_gets_its_answer_as_response_elements() {
+        let store = Arc::new(MemStore::new());
+        let i = Iam::new(store, Sealer::new(&Sealer::generate_key()));
+        i.ensure_account("111", 0).unwrap();
+        let now = crate::model::now();
+        let fresh = |n: u64, user: &str| {
+            let (mut r, mut k) = draft(n);
+            r.event_time = crate::model::iso8601(now);
+            k.time = now;
+            set_pending((r, k));
+            i.create_user("111", user, None, vec![], None, now).unwrap();
+            take_committed().unwrap()
+        };
+        let a = fresh(1, "ann");
+        let b = fresh(3, "ben");
+        // ann's answer has arrived, ben's not: ann's record is chained, ben's
+        // waits (it committed a moment ago).
+        let mut answers = Answers::new();
+        answers.insert(a.clone(), Some(r#"{"user":{"userName":"ann"}}"#.into()));
+        i.record_events_with(&[], &mut answers, false).unwrap();
+        assert!(answers.is_empty(), "used answers are taken");
+        assert_eq!(i.unchained_records().unwrap(), 1);
+        let page = i.lookup_events("111", None, None, None, 50, None).unwrap();
+        assert_eq!(page.events.len(), 1);
+        let v: serde_json::Value = serde_json::from_str(&page.events[0]).unwrap();
+        assert_eq!(v["responseElements"]["user"]["userName"], "ann");
+        assert_eq!(v["eventID"], "e1");
+        // ben's answer was that there is nothing to record.
+        answers.insert(b, None);
+        i.record_events_with(&[], &mut answers, false).unwrap();
+        assert_eq!(i.unchained_records().unwrap(), 0);
+        let page = i.lookup_events("111", None, None, None, 50, None).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&page.events[0]).unwrap();
+        assert_eq!(
+            (v["eventID"].as_str(), &v["responseElements"]),
+            (Some("e3"), &serde_json::Value::Null)
+        );
+        assert_eq!(i.verify_audit().unwrap(), (2, vec![]));
+        // Without its answer, a record is chained anyway when forced (or
+        // once it is older than the wait).
+        let _ = fresh(5, "cat");
+        i.record_events(&[]).unwrap();
+        assert_eq!(i.unchained_records().unwrap(), 0);
+        assert_eq!(i.verify_audit().unwrap(), (3, vec![]));
     }
 
     #[test]

@@ -1,0 +1,263 @@
+//! CloudTrail's `responseElements`: an answer as CloudTrail records it.
+//!
+//! CloudTrail writes the service's response body as JSON with lowerCamel
+//! member names (`{"user": {"userName": ..., "createDate": ...}}`), lists as
+//! arrays, timestamps as `Mar 24, 2014 9:11:59 PM` (STS puts a comma after
+//! the year: `Aug 2, 2024, 8:45:00 AM`), and secrets removed outright — no
+//! `secretAccessKey` in `CreateAccessKey` or in STS credentials, no MFA
+//! seed in `CreateVirtualMFADevice`; the STS session token is kept.
+//! <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html>,
+//! examples at <https://docs.aws.amazon.com/IAM/latest/UserGuide/cloudtrail-integration.html>
+//! and <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-log-file-examples.html>.
+//!
+//! An answer with no result members (`AttachUserPolicy`) is `None`: the
+//! record's `responseElements` stays `null`, as CloudTrail's does.
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use serde_json::{Map, Value};
+
+/// Members CloudTrail leaves out of a record.
+const SECRETS: &[&str] = &["SecretAccessKey", "Base32StringSeed", "QRCodePNG"];
+
+/// Members whose text is a number in the AWS model.
+const NUMBERS: &[&str] = &[
+    "AttachmentCount",
+    "PermissionsBoundaryUsageCount",
+    "MaxSessionDuration",
+    "PackedPolicySize",
+];
+
+/// Members whose text is a boolean in the AWS model.
+const BOOLEANS: &[&str] = &["IsDefaultVersion", "IsAttachable", "PasswordResetRequired"];
+
+fn lower_camel(name: &str) -> String {
+    let mut c = name.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// `2014-03-24T21:11:59Z` (optionally with fractions) as CloudTrail writes
+/// it in `responseElements`; `None` for any other text.
+fn cloudtrail_time(iso: &str, comma: bool) -> Option<String> {
+    let b = iso.as_bytes();
+    if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(10) != Some(&b'T') || !iso.ends_with('Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| iso.get(r).and_then(|s| s.parse::<u32>().ok());
+    let (y, mo, d, h, mi, s) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.get(usize::try_from(mo).ok()?.checked_sub(1)?)?;
+    let (h12, ampm) = match h {
+        0 => (12, "AM"),
+        1..=11 => (h, "AM"),
+        12 => (12, "PM"),
+        _ => (h - 12, "PM"),
+    };
+    let sep = if comma { "," } else { "" };
+    Some(format!("{month} {d}, {y}{sep} {h12}:{mi:02}:{s:02} {ampm}"))
+}
+
+/// One element of the answer, read into a tree.
+#[derive(Debug, Default)]
+struct Node {
+    name: String,
+    text: String,
+    children: Vec<Node>,
+}
+
+fn to_json(n: &Node, comma: bool) -> Value {
+    if n.children.is_empty() {
+        let t = n.text.as_str();
+        if BOOLEANS.contains(&n.name.as_str()) {
+            if let Ok(b) = t.parse::<bool>() {
+                return Value::Bool(b);
+            }
+        }
+        if NUMBERS.contains(&n.name.as_str()) {
+            if let Ok(v) = t.parse::<i64>() {
+                return Value::from(v);
+            }
+        }
+        return cloudtrail_time(t, comma).map_or_else(|| Value::from(t), Value::from);
+    }
+    if n.children.iter().all(|c| c.name == "member") {
+        return Value::Array(n.children.iter().map(|c| to_json(c, comma)).collect());
+    }
+    let mut m = Map::new();
+    for c in &n.children {
+        if SECRETS.contains(&c.name.as_str()) {
+            continue;
+        }
+        m.insert(lower_camel(&c.name), to_json(c, comma));
+    }
+    Value::Object(m)
+}
+
+/// The `responseElements` of a Query-protocol answer (`<XResponse><XResult>
+/// ...`); `sts` selects STS's time format. `None` when the result has no
+/// members or the text is not such an answer.
+pub fn query_response_elements(xml: &str, sts: bool) -> Option<Value> {
+    let mut reader = Reader::from_str(xml);
+    let mut stack: Vec<Node> = Vec::new();
+    let mut root: Option<Node> = None;
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) => stack.push(Node {
+                name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                ..Node::default()
+            }),
+            Event::Empty(e) => {
+                let n = Node {
+                    name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                    ..Node::default()
+                };
+                stack.last_mut()?.children.push(n);
+            }
+            Event::Text(t) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&t.decode().ok()?);
+                }
+            }
+            Event::GeneralRef(r) => {
+                // `&amp;` and friends, and numeric references.
+                let name = r.decode().ok()?;
+                let ch = match &*name {
+                    "amp" => Some('&'),
+                    "lt" => Some('<'),
+                    "gt" => Some('>'),
+                    "quot" => Some('"'),
+                    "apos" => Some('\''),
+                    _ => r.resolve_char_ref().ok().flatten(),
+                };
+                if let (Some(top), Some(c)) = (stack.last_mut(), ch) {
+                    top.text.push(c);
+                }
+            }
+            Event::End(_) => {
+                let n = stack.pop()?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(n),
+                    None => root = Some(n),
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let root = root?;
+    let result = root.children.iter().find(|c| c.name.ends_with("Result"))?;
+    let v = to_json(result, sts);
+    match &v {
+        Value::Object(m) if !m.is_empty() => Some(v),
+        _ => None,
+    }
+}
+
+/// The `responseElements` of a JSON-protocol answer: its members with
+/// lowerCamel names, secrets left out. `None` for an empty object.
+pub fn json_response_elements(body: &str) -> Option<Value> {
+    fn walk(v: Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.into_iter()
+                    .filter(|(k, _)| !SECRETS.contains(&k.as_str()))
+                    .map(|(k, v)| (lower_camel(&k), walk(v)))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.into_iter().map(walk).collect()),
+            other => other,
+        }
+    }
+    let v: Value = serde_json::from_str(body).ok()?;
+    match walk(v) {
+        Value::Object(m) if m.is_empty() => None,
+        v @ Value::Object(_) => Some(v),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn create_user_as_cloudtrail_records_it() {
+        // The shape of AWS's example record for CreateUser.
+        let xml = r#"<CreateUserResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><CreateUserResult><User><Path>/</Path><UserName>Bob</UserName><UserId>AIDAEXAMPLE</UserId><Arn>arn:aws:iam::123456789012:user/Bob</Arn><CreateDate>2014-03-24T21:11:59Z</CreateDate><Tags><member><Key>team</Key><Value>a&amp;b</Value></member></Tags></User></CreateUserResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></CreateUserResponse>"#;
+        assert_eq!(
+            query_response_elements(xml, false),
+            Some(json!({"user": {
+                "path": "/", "userName": "Bob", "userId": "AIDAEXAMPLE",
+                "arn": "arn:aws:iam::123456789012:user/Bob",
+                "createDate": "Mar 24, 2014 9:11:59 PM",
+                "tags": [{"key": "team", "value": "a&b"}],
+            }}))
+        );
+    }
+
+    #[test]
+    fn secrets_are_left_out_and_sts_times_have_a_comma() {
+        let xml = "<CreateAccessKeyResponse><CreateAccessKeyResult><AccessKey><UserName>u</UserName><AccessKeyId>AKIAX</AccessKeyId><Status>Active</Status><SecretAccessKey>s3cr3t</SecretAccessKey><CreateDate>2024-07-30T09:53:13Z</CreateDate></AccessKey></CreateAccessKeyResult></CreateAccessKeyResponse>";
+        let v = query_response_elements(xml, false).unwrap();
+        assert_eq!(
+            v,
+            json!({"accessKey": {"userName": "u", "accessKeyId": "AKIAX", "status": "Active", "createDate": "Jul 30, 2024 9:53:13 AM"}})
+        );
+        assert!(!v.to_string().contains("s3cr3t"));
+        let sts = "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>tok</SessionToken><Expiration>2024-08-02T08:45:00Z</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROA:x</AssumedRoleId><Arn>arn:aws:sts::1:assumed-role/r/x</Arn></AssumedRoleUser><PackedPolicySize>4</PackedPolicySize></AssumeRoleResult></AssumeRoleResponse>";
+        assert_eq!(
+            query_response_elements(sts, true),
+            Some(json!({
+                "credentials": {"accessKeyId": "ASIAX", "sessionToken": "tok", "expiration": "Aug 2, 2024, 8:45:00 AM"},
+                "assumedRoleUser": {"assumedRoleId": "AROA:x", "arn": "arn:aws:sts::1:assumed-role/r/x"},
+                "packedPolicySize": 4,
+            }))
+        );
+    }
+
+    #[test]
+    fn an_answer_without_members_is_none() {
+        assert_eq!(
+            query_response_elements(
+                "<AttachUserPolicyResponse><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AttachUserPolicyResponse>",
+                false
+            ),
+            None
+        );
+        assert_eq!(query_response_elements("not xml <", false), None);
+        assert_eq!(json_response_elements("{}"), None);
+        assert_eq!(
+            json_response_elements(
+                r#"{"CreateAccountStatus":{"Id":"car-1","State":"IN_PROGRESS"}}"#
+            ),
+            Some(json!({"createAccountStatus": {"id": "car-1", "state": "IN_PROGRESS"}}))
+        );
+    }
+
+    #[test]
+    fn midnight_and_noon() {
+        assert_eq!(
+            cloudtrail_time("2024-01-05T00:07:09Z", false).as_deref(),
+            Some("Jan 5, 2024 12:07:09 AM")
+        );
+        assert_eq!(
+            cloudtrail_time("2024-12-31T12:00:00.123Z", true).as_deref(),
+            Some("Dec 31, 2024, 12:00:00 PM")
+        );
+        assert_eq!(cloudtrail_time("2024-13-01T00:00:00Z", false), None);
+        assert_eq!(cloudtrail_time("bob", false), None);
+    }
+}
