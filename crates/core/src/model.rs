@@ -259,15 +259,17 @@ pub fn uuid(bits: u128, version: Option<u8>) -> String {
         Some(v) => (bits & !(0xf << 76)) | (u128::from(v & 0xf) << 76),
         None => bits,
     };
-    let h = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        h.get(0..8).unwrap_or(""),
-        h.get(8..12).unwrap_or(""),
-        h.get(12..16).unwrap_or(""),
-        h.get(16..20).unwrap_or(""),
-        h.get(20..32).unwrap_or("")
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, x) in bits.to_be_bytes().iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        for d in [x >> 4, x & 15] {
+            out.push(char::from(HEX.get(usize::from(d)).copied().unwrap_or(b'0')));
+        }
+    }
+    out
 }
 
 /// Random bytes from the operating system.

@@ -121,11 +121,15 @@ impl<S: Store> Iam<S> {
         // The request's audit record, if one waits, commits with its first
         // write (and only if that write commits).
         let pending = crate::audit::take_pending();
+        // Made before the transaction, so the write holds the store only to
+        // insert it (the request's decisions are all made by now).
+        let record = pending
+            .as_ref()
+            .map(|p| crate::audit::finish(p.clone(), &crate::audit::decisions()));
         let r = self.store.write(|tx| {
             let out = f(tx)?;
-            if let Some(p) = &pending {
-                let record = crate::audit::finish(p.clone(), &crate::audit::decisions());
-                crate::audit::append_in_write(tx, &record)?;
+            if let Some(record) = &record {
+                crate::audit::append_in_write(tx, record)?;
             }
             Ok(out)
         });

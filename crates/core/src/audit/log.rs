@@ -148,11 +148,57 @@ pub(crate) fn key(seq: u64) -> String {
 }
 
 pub fn chain_hash(prev: &str, seq: u64, event: &str) -> String {
+    hex::encode(chain_digest(prev.as_bytes(), seq, event))
+}
+
+/// [`chain_hash`] as bytes, from the previous hash's hex text.
+fn chain_digest(prev_hex: &[u8], seq: u64, event: &str) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(seq.to_string().as_bytes());
+    h.update(prev_hex);
+    let mut n = itoa::Buffer::new();
+    h.update(n.format(seq).as_bytes());
     h.update(event.as_bytes());
-    hex::encode(h.finalize())
+    h.finalize().into()
+}
+
+/// Lowercase hex of a hash, without allocating.
+fn hex32(b: &[u8; 32]) -> [u8; 64] {
+    const D: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (o, x) in out.chunks_exact_mut(2).zip(b) {
+        if let [hi, lo] = o {
+            *hi = D.get(usize::from(x >> 4)).copied().unwrap_or(b'0');
+            *lo = D.get(usize::from(x & 15)).copied().unwrap_or(b'0');
+        }
+    }
+    out
+}
+
+/// A record as [`Stored::encode`] writes it, appended to a segment being
+/// built (`S1` layout: its length, then its bytes).
+fn encode_into(out: &mut Vec<u8>, seq: u64, prev: &[u8; 32], hash: &[u8; 32], event: &str) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(BINARY);
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(prev);
+    out.extend_from_slice(hash);
+    // LZ4 with the size prepended, as `lz4_flex::compress_prepend_size`.
+    out.extend_from_slice(&u32::try_from(event.len()).unwrap_or(u32::MAX).to_le_bytes());
+    let body = out.len();
+    out.resize(
+        body + lz4_flex::block::get_maximum_output_size(event.len()),
+        0,
+    );
+    let n = out
+        .get_mut(body..)
+        .and_then(|b| lz4_flex::block::compress_into(event.as_bytes(), b).ok())
+        .unwrap_or(0);
+    out.truncate(body + n);
+    let len = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
+    if let Some(l) = out.get_mut(at..at + 4) {
+        l.copy_from_slice(&len.to_be_bytes());
+    }
 }
 
 /// The chain head: the last sequence number and hash.
@@ -252,11 +298,18 @@ fn write_segment(
 
 /// A segment's index rows: one per lookup value, one per account.
 fn index_segment(tx: &mut dyn TxMut, seg: &str, keys: &[&EventKeys]) -> Result<(), StoreError> {
-    let mut index: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    // (account, attribute, value) → positions; the row keys are formatted
+    // once per distinct value, not once per record.
+    let mut grouped: BTreeMap<(&str, &str, &str), Vec<usize>> = BTreeMap::new();
     let mut times: BTreeMap<&str, (i64, i64, Vec<usize>)> = BTreeMap::new();
     for (pos, k) in keys.iter().enumerate() {
-        for (prefix, _) in index_rows(k) {
-            index.entry(prefix).or_default().push(pos);
+        for (a, v) in &k.attributes {
+            if INDEXED.contains(a) && *a != "EventId" {
+                grouped
+                    .entry((k.account.as_str(), a, v.as_str()))
+                    .or_default()
+                    .push(pos);
+            }
         }
         let t = times
             .entry(k.account.as_str())
@@ -265,10 +318,10 @@ fn index_segment(tx: &mut dyn TxMut, seg: &str, keys: &[&EventKeys]) -> Result<(
         t.1 = t.1.max(k.time);
         t.2.push(pos);
     }
-    for (prefix, p) in index {
+    for ((account, a, v), p) in grouped {
         tx.put(
             INDEX,
-            &format!("{prefix}{seg}"),
+            &format!("{account}\u{1}{a}\u{1}{v}\u{1}{seg}"),
             positions_text(&p).as_bytes(),
         )?;
     }
@@ -325,7 +378,7 @@ pub(crate) fn append(
             break;
         }
         for (k, v) in rows {
-            let w: Waiting = serde_json::from_slice(&v).map_err(store_err)?;
+            let w = Waiting::decode(&v).map_err(store_err)?;
             let answer = answers.remove(&k);
             if answer.is_none() && !force && now - w.keys.time < ANSWER_WAIT {
                 break 'scan;
@@ -343,32 +396,81 @@ pub(crate) fn append(
     }
     let mut head = head_of(tx)?;
     let all: Vec<&(String, EventKeys)> = waiting.iter().chain(events).collect();
+    // The chain in bytes: hex only for hashing (the chain hashes the
+    // previous hash's hex text) and for the head.
+    let mut prev_hex: [u8; 64] = [b'0'; 64];
+    let mut prev = [0u8; 32];
+    match hex::decode(&head.hash)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+    {
+        Some(b) => {
+            prev = b;
+            prev_hex = hex32(&b);
+        }
+        None if head.hash == ZERO => {}
+        None => {
+            return Err(StoreError(format!(
+                "audit chain head `{}` is not a hash",
+                head.hash
+            )))
+        }
+    }
     for chunk in all.chunks(SEGMENT_MAX) {
-        let mut records = Vec::with_capacity(chunk.len());
+        let first = head.seq + 1;
+        let mut seg =
+            Vec::with_capacity(2 + chunk.iter().map(|(e, _)| e.len() / 2 + 96).sum::<usize>());
+        seg.extend_from_slice(SEGMENT);
         for (event, _) in chunk.iter().copied() {
             let seq = head.seq + 1;
-            let hash = chain_hash(&head.hash, seq, event);
-            records.push(Stored {
-                seq,
-                prev: std::mem::replace(&mut head.hash, hash.clone()),
-                hash,
-                event: event.clone(),
-            });
+            let hash = chain_digest(&prev_hex, seq, event);
+            encode_into(&mut seg, seq, &prev, &hash, event);
+            prev = hash;
+            prev_hex = hex32(&hash);
             head.seq = seq;
         }
         let keys: Vec<&EventKeys> = chunk.iter().map(|(_, k)| k).collect();
-        write_segment(tx, &records, &keys)?;
+        let seg_key = key(first);
+        tx.put(RECORD, &seg_key, &seg)?;
+        index_segment(tx, &seg_key, &keys)?;
     }
+    head.hash = String::from_utf8_lossy(&prev_hex).into_owned();
     tx.put(HEAD, "head", &serde_json::to_vec(&head).map_err(store_err)?)?;
     track_access(tx, &waiting)?;
     track_access(tx, events)
 }
 
 /// A record committed with a write, waiting to be chained.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 struct Waiting {
     event: String,
     keys: PendingKeys,
+}
+
+impl Waiting {
+    /// The record's length (4 bytes, big-endian), the record, then its
+    /// keys as JSON: the record is copied, not escaped into a JSON string.
+    fn encode(event: &str, keys: &PendingKeys) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::with_capacity(event.len() + 256);
+        out.extend_from_slice(&u32::try_from(event.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(event.as_bytes());
+        serde_json::to_writer(&mut out, keys).map_err(store_err)?;
+        Ok(out)
+    }
+
+    fn decode(b: &[u8]) -> Result<Waiting, String> {
+        let len = b
+            .get(..4)
+            .and_then(|l| <[u8; 4]>::try_from(l).ok())
+            .map(u32::from_be_bytes)
+            .ok_or("truncated waiting record")? as usize;
+        let event = b.get(4..4 + len).ok_or("truncated waiting record")?;
+        let keys = b.get(4 + len..).ok_or("truncated waiting record")?;
+        Ok(Waiting {
+            event: String::from_utf8(event.to_vec()).map_err(|e| e.to_string())?,
+            keys: serde_json::from_slice(keys).map_err(|e| e.to_string())?,
+        })
+    }
 }
 
 thread_local! {
@@ -466,11 +568,11 @@ pub(crate) fn append_in_write(
         .unwrap_or_else(|| {
             crate::model::uuid(u128::from_be_bytes(crate::model::random_bytes()), Some(4))
         });
-    let w = Waiting {
-        event: event.0.clone(),
-        keys: PendingKeys::of(&event.1),
-    };
-    tx.put(WAITING, &key, &serde_json::to_vec(&w).map_err(store_err)?)?;
+    tx.put(
+        WAITING,
+        &key,
+        &Waiting::encode(&event.0, &PendingKeys::of(&event.1))?,
+    )?;
     COMMITTED.with(|c| *c.borrow_mut() = Some(key));
     Ok(())
 }
