@@ -31,7 +31,9 @@ const NUMBERS: &[&str] = &[
 /// Members whose text is a boolean in the AWS model.
 const BOOLEANS: &[&str] = &["IsDefaultVersion", "IsAttachable", "PasswordResetRequired"];
 
-fn lower_camel(name: &str) -> String {
+/// `UserName` → `userName`: CloudTrail's member names (only the first
+/// letter changes: `VirtualMFADevice` → `virtualMFADevice`).
+pub fn lower_camel(name: &str) -> String {
     let mut c = name.chars();
     match c.next() {
         Some(f) => f.to_lowercase().chain(c).collect(),

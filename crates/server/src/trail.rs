@@ -49,14 +49,6 @@ fn event_source(api: Api) -> &'static str {
     }
 }
 
-fn lower_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
 /// Query parameters as CloudTrail writes them: lowerCamel keys, secrets hidden.
 pub(crate) fn query_parameters(p: &ward_protocol::query::Params) -> Value {
     let mut m = Map::new();
@@ -66,7 +58,7 @@ pub(crate) fn query_parameters(p: &ward_protocol::query::Params) -> Value {
         }
         let hidden = HIDDEN.contains(&k);
         m.insert(
-            lower_first(k),
+            ward_protocol::elements::lower_camel(k),
             json!(if hidden {
                 "HIDDEN_DUE_TO_SECURITY_REASONS"
             } else {

@@ -113,6 +113,13 @@ impl Stored {
     }
 }
 
+/// A length-prefixed piece (4 bytes, big-endian, then the bytes) and what
+/// follows it; `None` when truncated.
+fn framed(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
+    Some((b.get(4..4 + len)?, b.get(4 + len..)?))
+}
+
 /// A segment's records, as encoded bytes each (`S1`, then each record's
 /// length, 4 bytes big-endian, and bytes); a lone record is a segment of one.
 pub(crate) fn split(seg: &[u8]) -> Result<Vec<&[u8]>, String> {
@@ -121,14 +128,9 @@ pub(crate) fn split(seg: &[u8]) -> Result<Vec<&[u8]>, String> {
     };
     let mut out = Vec::new();
     while !rest.is_empty() {
-        let len = rest
-            .get(..4)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_be_bytes)
-            .ok_or("truncated segment")? as usize;
-        let body = rest.get(4..4 + len).ok_or("truncated segment")?;
+        let (body, after) = framed(rest).ok_or("truncated segment")?;
         out.push(body);
-        rest = rest.get(4 + len..).unwrap_or_default();
+        rest = after;
     }
     Ok(out)
 }
@@ -459,13 +461,7 @@ impl Waiting {
     }
 
     fn decode(b: &[u8]) -> Result<Waiting, String> {
-        let len = b
-            .get(..4)
-            .and_then(|l| <[u8; 4]>::try_from(l).ok())
-            .map(u32::from_be_bytes)
-            .ok_or("truncated waiting record")? as usize;
-        let event = b.get(4..4 + len).ok_or("truncated waiting record")?;
-        let keys = b.get(4 + len..).ok_or("truncated waiting record")?;
+        let (event, keys) = framed(b).ok_or("truncated waiting record")?;
         Ok(Waiting {
             event: String::from_utf8(event.to_vec()).map_err(|e| e.to_string())?,
             keys: serde_json::from_slice(keys).map_err(|e| e.to_string())?,
