@@ -247,7 +247,7 @@ impl<S: Store> Iam<S> {
                 format!("FeatureSet must be ALL or CONSOLIDATED_BILLING, not {fs}."),
             ));
         }
-        self.write(|tx| {
+        self.write_org(|tx| {
             if self.member_in(tx, account)?.is_some() {
                 return Err(err(
                     "AlreadyInOrganizationException",
@@ -297,7 +297,7 @@ impl<S: Store> Iam<S> {
 
     /// `DeleteOrganization`: only with no member accounts left.
     pub fn delete_organization(&self, account: &str) -> ApiResult<()> {
-        self.write(|tx| {
+        self.write_org(|tx| {
             let o = self.managed_org(tx, account)?;
             let members = self.members(tx, &o)?;
             if members.len() > 1 {
@@ -373,7 +373,7 @@ impl<S: Store> Iam<S> {
                 "You provided a value that does not match the required pattern: the OU name must be 1 to 128 characters.",
             ));
         }
-        self.write(|tx| {
+        self.write_org(|tx| {
             let o = self.managed_org(tx, account)?;
             if self.parent_kind(tx, &o, parent)?.is_none() {
                 return Err(parent_not_found());
@@ -499,7 +499,7 @@ impl<S: Store> Iam<S> {
         if taken {
             status.state = "FAILED".into();
             status.failure_reason = Some("EMAIL_ALREADY_EXISTS".into());
-            self.write(|tx| put(tx, kind::ORG_CREATE_STATUS, &req_id, &status))?;
+            self.write_org(|tx| put(tx, kind::ORG_CREATE_STATUS, &req_id, &status))?;
             return Ok(status);
         }
         // A fresh 12-digit id.
@@ -526,7 +526,7 @@ impl<S: Store> Iam<S> {
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
         )?;
         status.account_id = Some(new_id.clone());
-        self.write(|tx| {
+        self.write_org(|tx| {
             let m = Member {
                 account: new_id.clone(),
                 org_id: o.id.clone(),
@@ -592,7 +592,7 @@ impl<S: Store> Iam<S> {
 
     /// `MoveAccount`.
     pub fn move_account(&self, account: &str, id: &str, from: &str, to: &str) -> ApiResult<()> {
-        self.write(|tx| {
+        self.write_org(|tx| {
             let o = self.managed_org(tx, account)?;
             let mut m = self
                 .member_in(tx, id)?
@@ -724,7 +724,7 @@ impl<S: Store> Iam<S> {
         content: &str,
     ) -> ApiResult<OrgPolicy> {
         Self::check_org_document(ty, content)?;
-        self.write(|tx| {
+        self.write_org(|tx| {
             let o = self.managed_org(tx, account)?;
             if self
                 .policies_in(tx, &o, Some(ty))?
@@ -767,7 +767,7 @@ impl<S: Store> Iam<S> {
         description: Option<&str>,
         content: Option<&str>,
     ) -> ApiResult<OrgPolicy> {
-        self.write(|tx| {
+        self.write_org(|tx| {
             let o = self.managed_org(tx, account)?;
             let mut p = self.org_policy_in(tx, &o, id)?;
             if p.aws_managed {
@@ -801,7 +801,7 @@ impl<S: Store> Iam<S> {
 
     /// `DeletePolicy`: only when attached nowhere.
     pub fn delete_org_policy(&self, account: &str, id: &str) -> ApiResult<()> {
-        self.write(|tx| {
+        self.write_org(|tx| {
             let o = self.managed_org(tx, account)?;
             let p = self.org_policy_in(tx, &o, id)?;
             if p.aws_managed {
@@ -897,7 +897,7 @@ impl<S: Store> Iam<S> {
 
     /// `AttachPolicy`.
     pub fn attach_org_policy(&self, account: &str, policy: &str, target: &str) -> ApiResult<()> {
-        self.write(|tx| {
+        self.write_org(|tx| {
             let o = self.managed_org(tx, account)?;
             let p = self.org_policy_in(tx, &o, policy)?;
             self.target_in(tx, &o, target)?;
@@ -924,7 +924,7 @@ impl<S: Store> Iam<S> {
 
     /// `DetachPolicy`: an entity keeps at least one policy of each enabled type.
     pub fn detach_org_policy(&self, account: &str, policy: &str, target: &str) -> ApiResult<()> {
-        self.write(|tx| {
+        self.write_org(|tx| {
             let o = self.managed_org(tx, account)?;
             let p = self.org_policy_in(tx, &o, policy)?;
             self.target_in(tx, &o, target)?;
@@ -979,7 +979,7 @@ impl<S: Store> Iam<S> {
         enable: bool,
     ) -> ApiResult<Organization> {
         policy_type(ty)?;
-        self.write(|tx| {
+        self.write_org(|tx| {
             let mut o = self.managed_org(tx, account)?;
             if root != o.root_id {
                 return Err(err(
@@ -1035,11 +1035,12 @@ impl<S: Store> Iam<S> {
     // ---------- authorization ----------
 
     /// An account's place in its organization as authorization sees it
-    /// (`None`: not in an organization). Cached until the next write.
+    /// (`None`: not in an organization). Cached until the next write to
+    /// the organization (other writes leave it as it is).
     pub fn org_view(&self, account: &str) -> ApiResult<Option<Arc<OrgView>>> {
         let gen = self
             .views
-            .generation
+            .org_generation
             .load(std::sync::atomic::Ordering::Acquire);
         if let Some(v) = self.views.orgs.get(gen, account) {
             return Ok(v.as_ref().clone());
@@ -1086,7 +1087,7 @@ impl<S: Store> Iam<S> {
         })?;
         self.views.orgs.put(
             gen,
-            &self.views.generation,
+            &self.views.org_generation,
             account.to_string(),
             Arc::new(v.clone()),
         );
@@ -1263,6 +1264,24 @@ mod tests {
         let c = i.context(&root(&prod), &info).unwrap();
         let dbg = format!("{c:?}");
         assert!(dbg.contains(&o.id) && dbg.contains(&ou.id), "{dbg}");
+        // The view is read once: an IAM write leaves it, an organization
+        // write retires it.
+        let before = i.org_view(&prod).unwrap().unwrap();
+        i.create_user(&prod, "someone", None, vec![], None, 0)
+            .unwrap();
+        assert!(Arc::ptr_eq(&before, &i.org_view(&prod).unwrap().unwrap()));
+        i.attach_org_policy(M, "p-FullAWSAccess", &ou.id).unwrap();
+        let after = i.org_view(&prod).unwrap().unwrap();
+        assert!(!Arc::ptr_eq(&before, &after));
+        i.authorize(
+            &root(&prod),
+            "iam:ListUsers",
+            &user(&prod),
+            &[],
+            None,
+            &info,
+        )
+        .unwrap();
     }
 
     #[test]

@@ -103,6 +103,10 @@ impl<K: Eq + Hash, V> GenCache<K, V> {
 pub(crate) struct Views {
     /// Bumped after every committed write.
     pub(crate) generation: AtomicU64,
+    /// Bumped after every write to an organization (`org.rs` writes only
+    /// through [`Iam::write_org`]): what an account's [`crate::org::OrgView`]
+    /// is read from changes only then.
+    pub(crate) org_generation: AtomicU64,
     users: GenCache<(String, String), UserView>,
     roles: GenCache<(String, String), RoleView>,
     /// Accounts' places in their organizations (`None`: in none).
@@ -142,9 +146,20 @@ impl<S: Store> Iam<S> {
         r
     }
 
+    /// [`Iam::write`] for organization data: retires the organization views too.
+    pub(crate) fn write_org<R, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut dyn TxMut) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let r = self.write(f);
+        self.views.org_generation.fetch_add(1, Ordering::AcqRel);
+        r
+    }
+
     /// Retire every cached view (the store changed behind our back).
     pub(crate) fn retire_views(&self) {
         self.views.generation.fetch_add(1, Ordering::AcqRel);
+        self.views.org_generation.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut s) = self.views.sessions.lock() {
             s.clear();
         }
