@@ -810,7 +810,7 @@ fn process<S: Store>(
     let o = process_inner(
         st, method, uri, headers, body, call, fallback, source_ip, rid, &mut seen,
     );
-    seen.decisions = ward_core::audit::decisions();
+    seen.decisions = ward_core::audit::take_decisions();
     (o, seen)
 }
 

@@ -57,11 +57,31 @@ pub fn take_pending() -> Option<Draft> {
 #[derive(Debug, Clone)]
 pub struct Noted {
     pub entity: String,
+    pub allowed: bool,
+    /// What the record shows (`additionalEventData.decisions`).
+    pub detail: DecisionDetail,
+}
+
+/// One authorization decision as a record shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionDetail {
+    pub principal: String,
     pub action: String,
     pub resource: String,
-    pub allowed: bool,
-    /// `{principal, action, resource, decision, decidedBy, matchedStatements}`.
-    pub detail: serde_json::Value,
+    pub decision: &'static str,
+    pub decided_by: Option<&'static str>,
+    pub matched_statements: Vec<MatchedDetail>,
+}
+
+/// A statement that decided, as a record shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchedDetail {
+    pub source_policy_id: String,
+    pub source_policy_type: &'static str,
+    pub statement_index: usize,
+    pub sid: Option<String>,
 }
 
 /// The IAM entity whose access a caller's request is: a role session's
@@ -86,31 +106,26 @@ pub fn note_decision(caller: &Caller, req: &Request, d: &Decision<'_>) {
     if !RECORDING.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
-    let matched: Vec<serde_json::Value> = d
-        .matched_statements
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "sourcePolicyId": m.policy_id(),
-                "sourcePolicyType": m.policy_type().as_str(),
-                "statementIndex": m.statement_index(),
-                "sid": m.sid(),
-            })
-        })
-        .collect();
     let noted = Noted {
         entity: entity_of(caller),
-        action: req.action().to_string(),
-        resource: req.resource().to_string(),
         allowed: d.is_allowed(),
-        detail: serde_json::json!({
-            "principal": caller.arn,
-            "action": req.action(),
-            "resource": req.resource(),
-            "decision": d.decision.as_str(),
-            "decidedBy": d.decided_by.map(|t| t.as_str()),
-            "matchedStatements": matched,
-        }),
+        detail: DecisionDetail {
+            principal: caller.arn.clone(),
+            action: req.action().to_string(),
+            resource: req.resource().to_string(),
+            decision: d.decision.as_str(),
+            decided_by: d.decided_by.map(|t| t.as_str()),
+            matched_statements: d
+                .matched_statements
+                .iter()
+                .map(|m| MatchedDetail {
+                    source_policy_id: m.policy_id().to_string(),
+                    source_policy_type: m.policy_type().as_str(),
+                    statement_index: m.statement_index(),
+                    sid: m.sid().map(str::to_string),
+                })
+                .collect(),
+        },
     };
     DECISIONS.with(|v| {
         let mut v = v.borrow_mut();
@@ -132,22 +147,27 @@ pub fn decisions() -> Vec<Noted> {
     DECISIONS.with(|v| v.borrow().clone())
 }
 
+/// This thread's decisions, taken (the request is over).
+pub fn take_decisions() -> Vec<Noted> {
+    DECISIONS.with(|v| std::mem::take(&mut *v.borrow_mut()))
+}
+
 /// The finished record: the decisions go into `additionalEventData` and
 /// become the record's accesses (what last-accessed data is computed from).
 pub fn finish(draft: Draft, decisions: &[Noted]) -> (String, EventKeys) {
     let (mut event, mut keys) = draft;
     if !decisions.is_empty() {
-        event.additional_event_data.decisions =
-            decisions.iter().map(|n| n.detail.clone()).collect();
         keys.accesses = decisions
             .iter()
             .map(|n| Access {
                 entity: n.entity.clone(),
-                action: n.action.clone(),
-                resource: n.resource.clone(),
+                action: n.detail.action.clone(),
+                resource: n.detail.resource.clone(),
                 allowed: n.allowed,
             })
             .collect();
+        event.additional_event_data.decisions =
+            decisions.iter().map(|n| n.detail.clone()).collect();
     }
     (event.to_json(), keys)
 }

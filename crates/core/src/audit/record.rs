@@ -44,7 +44,7 @@ pub struct Additional {
     /// `allowed`, `denied` or `error`.
     pub ward_decision: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub decisions: Vec<Value>,
+    pub decisions: Vec<super::DecisionDetail>,
 }
 
 /// A CloudTrail record of one API call.
