@@ -1506,11 +1506,17 @@ fn ward_apply_the_pipeline() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `Mar 24, 2014 9:11:59 PM`: CloudTrail's time in `responseElements`.
-fn cloudtrail_time_shape(t: &str) -> bool {
+/// `Mar 24, 2014 9:11:59 PM`: CloudTrail's time in `responseElements`
+/// (`sts`: with a comma after the year, `Aug 2, 2024, 8:45:00 AM`).
+fn cloudtrail_time_shape(t: &str, sts: bool) -> bool {
     let parts: Vec<&str> = t.split(' ').collect();
     let [month, day, year, time, ampm] = parts[..] else {
         return false;
+    };
+    let year = if sts {
+        year.strip_suffix(',').unwrap_or("")
+    } else {
+        year
     };
     let hms: Vec<&str> = time.split(':').collect();
     month.len() == 3
@@ -1595,7 +1601,7 @@ fn aws_cli_lookup_events() {
         .as_str()
         .unwrap();
     assert!(
-        cloudtrail_time_shape(date),
+        cloudtrail_time_shape(date, false),
         "CloudTrail's date format, not {date}"
     );
     assert!(denied["responseElements"].is_null());
@@ -1638,6 +1644,62 @@ fn aws_cli_lookup_events() {
     .unwrap();
     assert_eq!(page["Events"].as_array().unwrap().len(), 2);
     assert!(page["NextToken"].is_string(), "{page}");
+    // An AssumeRole record carries the credentials issued, as CloudTrail's
+    // do: key id, session token and expiration, never the secret key.
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "ops",
+            "--assume-role-policy-document",
+            trust,
+        ],
+    )
+    .unwrap();
+    aws(
+        &s,
+        "admin",
+        &[
+            "iam", "put-user-policy", "--user-name", "audited", "--policy-name", "assume",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#,
+        ],
+    )
+    .unwrap();
+    let creds = aws(
+        &s,
+        "audited",
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/ops",
+            "--role-session-name",
+            "night-shift",
+        ],
+    )
+    .unwrap();
+    let secret = creds["Credentials"]["SecretAccessKey"].as_str().unwrap();
+    let assumed = lookup("EventName", "AssumeRole");
+    assert_eq!(assumed.len(), 1);
+    let text = assumed[0]["CloudTrailEvent"].as_str().unwrap();
+    assert!(!text.contains(secret), "the secret key is never recorded");
+    let r = trail(&assumed[0]);
+    let c = &r["responseElements"]["credentials"];
+    assert_eq!(c["accessKeyId"], creds["Credentials"]["AccessKeyId"]);
+    assert_eq!(c["sessionToken"], creds["Credentials"]["SessionToken"]);
+    assert!(c.get("secretAccessKey").is_none());
+    // STS writes its times with a comma after the year.
+    let exp = c["expiration"].as_str().unwrap();
+    assert!(cloudtrail_time_shape(exp, true), "{exp}");
+    assert_eq!(
+        r["responseElements"]["assumedRoleUser"]["arn"],
+        "arn:aws:sts::123456789012:assumed-role/ops/night-shift"
+    );
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
