@@ -127,9 +127,20 @@ impl<S: Store> Iam<S> {
         let pending = crate::audit::take_pending();
         // Made before the transaction, so the write holds the store only to
         // insert it (the request's decisions are all made by now).
-        let record = pending
-            .as_ref()
-            .map(|p| crate::audit::finish(p.clone(), &crate::audit::decisions()));
+        let record = match &pending {
+            Some(p) => match crate::audit::waiting_row(&crate::audit::finish(
+                p.clone(),
+                &crate::audit::decisions(),
+            )) {
+                Ok(row) => Some(row),
+                Err(e) => {
+                    // Nothing written: the record still waits for the edge.
+                    crate::audit::set_pending(p.clone());
+                    return Err(e.into());
+                }
+            },
+            None => None,
+        };
         let r = self.store.write(|tx| {
             let out = f(tx)?;
             if let Some(record) = &record {

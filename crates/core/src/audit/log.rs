@@ -450,12 +450,14 @@ struct Waiting {
 }
 
 impl Waiting {
-    /// The record's length (4 bytes, big-endian), the record, then its
-    /// keys as JSON: the record is copied, not escaped into a JSON string.
+    /// The record compressed (LZ4, size prepended) with its length (4
+    /// bytes, big-endian) before it, then its keys as JSON: a small row,
+    /// made before the write's transaction holds the store.
     fn encode(event: &str, keys: &PendingKeys) -> Result<Vec<u8>, StoreError> {
-        let mut out = Vec::with_capacity(event.len() + 256);
-        out.extend_from_slice(&u32::try_from(event.len()).unwrap_or(u32::MAX).to_be_bytes());
-        out.extend_from_slice(event.as_bytes());
+        let body = lz4_flex::compress_prepend_size(event.as_bytes());
+        let mut out = Vec::with_capacity(body.len() + 260);
+        out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(&body);
         serde_json::to_writer(&mut out, keys).map_err(store_err)?;
         Ok(out)
     }
@@ -463,7 +465,10 @@ impl Waiting {
     fn decode(b: &[u8]) -> Result<Waiting, String> {
         let (event, keys) = framed(b).ok_or("truncated waiting record")?;
         Ok(Waiting {
-            event: String::from_utf8(event.to_vec()).map_err(|e| e.to_string())?,
+            event: String::from_utf8(
+                lz4_flex::decompress_size_prepended(event).map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())?,
             keys: serde_json::from_slice(keys).map_err(|e| e.to_string())?,
         })
     }
@@ -544,17 +549,17 @@ impl PendingKeys {
     }
 }
 
-/// Commit one event in a write's own transaction: the record, as one row
-/// waiting to be chained, so the write holds the store for as little as
-/// it can (no chain head to read and rewrite); the appender chains it with
-/// its next batch (at least every 50 ms in the server), adding the call's
-/// answer as `responseElements`, its index rows and last-access data, so
-/// `LookupEvents` finds it from then on.
-pub(crate) fn append_in_write(
-    tx: &mut dyn TxMut,
-    event: &(String, EventKeys),
-) -> Result<(), StoreError> {
-    // The event id is time-ordered (UUIDv7) and unique.
+/// A write's record, ready to commit with it: its waiting key (the
+/// record's time-ordered, unique event id) and the row's bytes.
+#[derive(Debug)]
+pub struct WaitingRow {
+    key: String,
+    bytes: Vec<u8>,
+}
+
+/// Make a write's record into its waiting row (before the write's
+/// transaction, so the write holds the store only to insert it).
+pub(crate) fn waiting_row(event: &(String, EventKeys)) -> Result<WaitingRow, StoreError> {
     let key = event
         .1
         .attributes
@@ -564,12 +569,21 @@ pub(crate) fn append_in_write(
         .unwrap_or_else(|| {
             crate::model::uuid(u128::from_be_bytes(crate::model::random_bytes()), Some(4))
         });
-    tx.put(
-        WAITING,
-        &key,
-        &Waiting::encode(&event.0, &PendingKeys::of(&event.1))?,
-    )?;
-    COMMITTED.with(|c| *c.borrow_mut() = Some(key));
+    Ok(WaitingRow {
+        key,
+        bytes: Waiting::encode(&event.0, &PendingKeys::of(&event.1))?,
+    })
+}
+
+/// Commit one event in a write's own transaction: the record, as one row
+/// waiting to be chained, so the write holds the store for as little as
+/// it can (no chain head to read and rewrite); the appender chains it with
+/// its next batch (at least every 50 ms in the server), adding the call's
+/// answer as `responseElements`, its index rows and last-access data, so
+/// `LookupEvents` finds it from then on.
+pub(crate) fn append_in_write(tx: &mut dyn TxMut, row: &WaitingRow) -> Result<(), StoreError> {
+    tx.put(WAITING, &row.key, &row.bytes)?;
+    COMMITTED.with(|c| *c.borrow_mut() = Some(row.key.clone()));
     Ok(())
 }
 
@@ -726,10 +740,10 @@ impl<S: Store> Iam<S> {
         let now = crate::model::now();
         // Not through `Iam::write`: records change no view. The answers are
         // taken out only once the batch has committed.
-        let mut taken = answers.clone();
+        let mut taken = Answers::new();
         self.store
             .write(|tx| {
-                taken = answers.clone();
+                taken.clone_from(answers);
                 append(tx, events, &mut taken, force, now)
             })
             .map_err(ApiError::from)?;

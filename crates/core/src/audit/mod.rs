@@ -16,7 +16,7 @@ pub use record::{Additional, Record, Resource, UserIdentity};
 use crate::auth::Caller;
 use crate::model::{LastUsed, SessionKind};
 use crate::store::{StoreError, TxMut};
-pub(crate) use log::{append_in_write, record_at, Head, HEAD};
+pub(crate) use log::{append_in_write, record_at, waiting_row, Head, HEAD};
 pub use log::{
     chain_hash, raw, take_committed, Answers, Base, Finding, Lookup, Stored, SEGMENT_MAX,
 };
