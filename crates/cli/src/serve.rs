@@ -195,8 +195,18 @@ pub fn run(args: &ServeArgs) -> Result<std::process::ExitCode> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create `{}`", args.data_dir.display()))?;
     let key = master_key(&args.data_dir)?;
-    let store =
-        SqliteStore::open(&args.data_dir.join("ward.db")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let db = args.data_dir.join("ward.db");
+    if let Some(from) =
+        ward_store::schema_upgrade_pending(&db).map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        // Every row is copied once: a large audit trail takes a while.
+        tracing::warn!(
+            from,
+            to = ward_store::SCHEMA_VERSION,
+            "upgrading the store's schema (copies every row once)"
+        );
+    }
+    let store = SqliteStore::open(&db).map_err(|e| anyhow::anyhow!("{e}"))?;
     let iam = Iam::new(Arc::new(store), Sealer::new(&key));
     let moved = iam
         .migrate_audit_layout()

@@ -382,6 +382,23 @@ impl SqliteStore {
     }
 }
 
+/// The schema version of the database at `path` when it is older than this
+/// Ward's (its next open migrates it, copying rows: worth saying first on a
+/// large store); `None` for a current, new or missing one.
+pub fn schema_upgrade_pending(path: &Path) -> StoreResult<Option<u32>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(sql_err("open"))?;
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(sql_err("read schema version"))?;
+    Ok(u32::try_from(v)
+        .ok()
+        .filter(|&v| v > 0 && v < SCHEMA_VERSION))
+}
+
 /// Apply the missing migrations in one `BEGIN IMMEDIATE` transaction (so two
 /// processes opening the same new file do not both migrate it).
 fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
@@ -606,7 +623,9 @@ mod tests {
             }
             conn.pragma_update(None, "user_version", 1).unwrap();
         }
+        assert_eq!(schema_upgrade_pending(&path).unwrap(), Some(1));
         let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(schema_upgrade_pending(&path).unwrap(), None);
         let rows = store.read(|tx| tx.scan("user", "", None, 100)).unwrap();
         assert_eq!(rows.len(), 50);
         assert_eq!(rows[3], ("u03".to_string(), vec![7u8; 300]));
