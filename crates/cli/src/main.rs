@@ -182,6 +182,7 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
             let mut buf = String::new();
             for line in stdin.lock().lines() {
                 let line = line.context("cannot read standard input")?;
+                let held = buf.trim().len();
                 buf.push_str(&line);
                 buf.push('\n');
                 if line.trim().is_empty() {
@@ -189,9 +190,21 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
                 }
                 // A line that is a complete value is a case. A value cut short
                 // (a pretty-printed case spanning lines) keeps reading; anything
-                // else is a malformed case, answered at once.
+                // else is a malformed case, answered at once — and when the
+                // lines held so far were a case cut short (`{"id": "a` with no
+                // end) and this line is a case of its own, those lines are the
+                // malformed case and this one is answered after them.
                 match serde_json::from_str::<serde_json::Value>(buf.trim()) {
                     Err(e) if e.is_eof() => continue,
+                    Err(_)
+                        if held > 0
+                            && serde_json::from_str::<serde_json::Value>(line.trim()).is_ok() =>
+                    {
+                        let earlier = buf.get(..buf.len() - line.len() - 1).unwrap_or_default();
+                        run(earlier.trim())?;
+                        run(line.trim())?;
+                        buf.clear();
+                    }
                     _ => {
                         run(buf.trim())?;
                         buf.clear();

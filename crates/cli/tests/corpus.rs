@@ -188,6 +188,26 @@ fn a_malformed_line_does_not_stop_the_stream() {
     assert_eq!(results[3]["decision"], "implicitDeny");
 }
 
+/// A case cut short (its last string never closed) is answered as
+/// malformed, and the case on the next line still gets its answer.
+#[test]
+fn a_truncated_line_does_not_swallow_the_next_case() {
+    let good = r#"{"id":"ok","request":{"principal":"arn:aws:iam::111111111111:user/a","action":"s3:GetObject","resource":"*"},"policies":{}}"#;
+    let results = eval(&[
+        r#"{"id":"cut","request":{"principal":"arn:aws:iam::1"#.to_string(),
+        good.to_string(),
+        good.to_string(),
+    ]);
+    assert_eq!(results.len(), 3, "{results:?}");
+    assert!(results[0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not valid JSON"));
+    assert_eq!(results[1]["id"], "ok");
+    assert_eq!(results[1]["decision"], "implicitDeny");
+    assert_eq!(results[2]["decision"], "implicitDeny");
+}
+
 #[test]
 fn validate_exit_status_and_findings() {
     let dir = std::env::temp_dir().join(format!("ward-validate-{}", std::process::id()));
