@@ -304,20 +304,7 @@ fn aws_cli_scenario() {
     assert!(denied.contains("User: arn:aws:iam::123456789012:user/dev/alice is not authorized to perform: iam:CreateUser on resource: arn:aws:iam::123456789012:user/mallory because no identity-based policy allows the iam:CreateUser action"), "{denied}");
 
     // A role that trusts the account; alice assumes it with a session policy.
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
-    aws(
-        &s,
-        "admin",
-        &[
-            "iam",
-            "create-role",
-            "--role-name",
-            "prod-readonly",
-            "--assume-role-policy-document",
-            trust,
-        ],
-    )
-    .unwrap();
+    role_trusting_the_account(&s, "prod-readonly");
     aws(&s, "admin", &["iam", "put-role-policy", "--role-name", "prod-readonly", "--policy-name", "read", "--policy-document", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:GetUser","iam:ListUsers"],"Resource":"*"}]}"#]).unwrap();
     let session = aws(&s, "alice", &["sts", "assume-role", "--role-arn", "arn:aws:iam::123456789012:role/prod-readonly", "--role-session-name", "alice", "--policy", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}"#]).unwrap();
     assert_eq!(
@@ -1506,6 +1493,25 @@ fn ward_apply_the_pipeline() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A role (made by the `admin` profile) whose trust policy lets the
+/// account's principals assume it.
+fn role_trusting_the_account(s: &Server, name: &str) {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+    aws(
+        s,
+        "admin",
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            name,
+            "--assume-role-policy-document",
+            trust,
+        ],
+    )
+    .unwrap();
+}
+
 /// `Mar 24, 2014 9:11:59 PM`: CloudTrail's time in `responseElements`
 /// (`sts`: with a comma after the year, `Aug 2, 2024, 8:45:00 AM`).
 fn cloudtrail_time_shape(t: &str, sts: bool) -> bool {
@@ -1646,20 +1652,7 @@ fn aws_cli_lookup_events() {
     assert!(page["NextToken"].is_string(), "{page}");
     // An AssumeRole record carries the credentials issued, as CloudTrail's
     // do: key id, session token and expiration, never the secret key.
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
-    aws(
-        &s,
-        "admin",
-        &[
-            "iam",
-            "create-role",
-            "--role-name",
-            "ops",
-            "--assume-role-policy-document",
-            trust,
-        ],
-    )
-    .unwrap();
+    role_trusting_the_account(&s, "ops");
     aws(
         &s,
         "admin",

@@ -1228,15 +1228,17 @@ mod tests {
             e.message
         );
         // Other actions pass every level; the management account is exempt.
-        i.authorize(
-            &root(&prod),
-            "iam:ListUsers",
-            &user(&prod),
-            &[],
-            None,
-            &info,
-        )
-        .unwrap();
+        let list_users = || {
+            i.authorize(
+                &root(&prod),
+                "iam:ListUsers",
+                &user(&prod),
+                &[],
+                None,
+                &info,
+            )
+        };
+        list_users().unwrap();
         i.authorize(&root(M), "iam:CreateUser", &user(M), &[], None, &info)
             .unwrap();
         // An allow-list SCP at the OU without the action: implicitly denied.
@@ -1245,16 +1247,7 @@ mod tests {
         let s3 = i.create_org_policy(M, "only-s3", "", SCP, only_s3).unwrap();
         i.attach_org_policy(M, &s3.id, &ou.id).unwrap();
         i.detach_org_policy(M, "p-FullAWSAccess", &ou.id).unwrap();
-        let e = i
-            .authorize(
-                &root(&prod),
-                "iam:ListUsers",
-                &user(&prod),
-                &[],
-                None,
-                &info,
-            )
-            .unwrap_err();
+        let e = list_users().unwrap_err();
         assert!(
             e.message.contains("service control policy"),
             "{}",
@@ -1273,15 +1266,7 @@ mod tests {
         i.attach_org_policy(M, "p-FullAWSAccess", &ou.id).unwrap();
         let after = i.org_view(&prod).unwrap().unwrap();
         assert!(!Arc::ptr_eq(&before, &after));
-        i.authorize(
-            &root(&prod),
-            "iam:ListUsers",
-            &user(&prod),
-            &[],
-            None,
-            &info,
-        )
-        .unwrap();
+        list_users().unwrap();
     }
 
     #[test]
