@@ -66,8 +66,17 @@ pub struct Stored {
 
 /// The record layout's mark.
 const BINARY: &[u8; 2] = b"W2";
+/// The layout of a record kept uncompressed inside a compressed segment:
+/// `W3`, the sequence number, the two hashes, the record's JSON text.
+const RAW: &[u8; 2] = b"W3";
 /// The segment layout's mark.
 const SEGMENT: &[u8; 2] = b"S1";
+/// A compressed segment's mark: `S2`, then an [`SEGMENT`] layout's body
+/// (without its mark) compressed with LZ4 as one block, its size prepended.
+/// One block for the whole segment: records of one trail repeat each
+/// other's names, ARNs and agents, so they compress several times better
+/// together than one by one, and the compressor's table is made once.
+const SEGMENT_LZ4: &[u8; 2] = b"S2";
 
 impl Stored {
     /// The stored bytes: `W2`, the sequence number (8 bytes, big-endian),
@@ -92,8 +101,10 @@ impl Stored {
 
     /// Bytes as [`Stored::encode`] writes them (or JSON).
     pub fn decode(bytes: &[u8]) -> Result<Stored, String> {
-        let Some(rest) = bytes.strip_prefix(BINARY) else {
-            return serde_json::from_slice(bytes).map_err(|e| e.to_string());
+        let (rest, compressed) = match (bytes.strip_prefix(BINARY), bytes.strip_prefix(RAW)) {
+            (Some(rest), _) => (rest, true),
+            (None, Some(rest)) => (rest, false),
+            (None, None) => return serde_json::from_slice(bytes).map_err(|e| e.to_string()),
         };
         let seq = rest
             .get(..8)
@@ -103,7 +114,11 @@ impl Stored {
         let prev = rest.get(8..40).ok_or("truncated record")?;
         let hash = rest.get(40..72).ok_or("truncated record")?;
         let body = rest.get(72..).ok_or("truncated record")?;
-        let event = lz4_flex::decompress_size_prepended(body).map_err(|e| e.to_string())?;
+        let event = if compressed {
+            lz4_flex::decompress_size_prepended(body).map_err(|e| e.to_string())?
+        } else {
+            body.to_vec()
+        };
         Ok(Stored {
             seq,
             prev: hex::encode(prev),
@@ -118,6 +133,34 @@ impl Stored {
 fn framed(b: &[u8]) -> Option<(&[u8], &[u8])> {
     let len = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
     Some((b.get(4..4 + len)?, b.get(4 + len..)?))
+}
+
+/// A segment in the [`SEGMENT`] layout: a compressed one decompressed.
+pub(crate) fn open(seg: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    let Some(rest) = seg.strip_prefix(SEGMENT_LZ4) else {
+        return Ok(std::borrow::Cow::Borrowed(seg));
+    };
+    let size = rest
+        .get(..4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_le_bytes)
+        .ok_or("truncated segment")? as usize;
+    if size > 64 << 20 {
+        return Err(format!("segment claims {size} bytes"));
+    }
+    let mut out = vec![0u8; 2 + size];
+    if let Some(m) = out.get_mut(..2) {
+        m.copy_from_slice(SEGMENT);
+    }
+    let n = lz4_flex::block::decompress_into(
+        rest.get(4..).unwrap_or_default(),
+        out.get_mut(2..).unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    if n != size {
+        return Err(format!("segment decompressed to {n} bytes, not {size}"));
+    }
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// A segment's records, as encoded bytes each (`S1`, then each record's
@@ -176,31 +219,32 @@ fn hex32(b: &[u8; 32]) -> [u8; 64] {
     out
 }
 
-/// A record as [`Stored::encode`] writes it, appended to a segment being
-/// built (`S1` layout: its length, then its bytes).
+/// A record in the [`RAW`] layout, appended to a segment body being built
+/// (its length, then its bytes).
 fn encode_into(out: &mut Vec<u8>, seq: u64, prev: &[u8; 32], hash: &[u8; 32], event: &str) {
-    let at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(BINARY);
+    let len = u32::try_from(2 + 8 + 64 + event.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(RAW);
     out.extend_from_slice(&seq.to_be_bytes());
     out.extend_from_slice(prev);
     out.extend_from_slice(hash);
-    // LZ4 with the size prepended, as `lz4_flex::compress_prepend_size`.
-    out.extend_from_slice(&u32::try_from(event.len()).unwrap_or(u32::MAX).to_le_bytes());
-    let body = out.len();
-    out.resize(
-        body + lz4_flex::block::get_maximum_output_size(event.len()),
-        0,
-    );
+    out.extend_from_slice(event.as_bytes());
+}
+
+/// A segment body (records as [`encode_into`] appends them) compressed in
+/// the [`SEGMENT_LZ4`] layout.
+fn compress_segment(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + 4 + lz4_flex::block::get_maximum_output_size(body.len()));
+    out.extend_from_slice(SEGMENT_LZ4);
+    out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
+    let at = out.len();
+    out.resize(at + lz4_flex::block::get_maximum_output_size(body.len()), 0);
     let n = out
-        .get_mut(body..)
-        .and_then(|b| lz4_flex::block::compress_into(event.as_bytes(), b).ok())
+        .get_mut(at..)
+        .and_then(|b| lz4_flex::block::compress_into(body, b).ok())
         .unwrap_or(0);
-    out.truncate(body + n);
-    let len = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
-    if let Some(l) = out.get_mut(at..at + 4) {
-        l.copy_from_slice(&len.to_be_bytes());
-    }
+    out.truncate(at + n);
+    out
 }
 
 /// The chain head: the last sequence number and hash.
@@ -418,22 +462,22 @@ pub(crate) fn append(
             )))
         }
     }
+    let mut body = Vec::new();
     for chunk in all.chunks(SEGMENT_MAX) {
         let first = head.seq + 1;
-        let mut seg =
-            Vec::with_capacity(2 + chunk.iter().map(|(e, _)| e.len() / 2 + 96).sum::<usize>());
-        seg.extend_from_slice(SEGMENT);
+        body.clear();
+        body.reserve(chunk.iter().map(|(e, _)| e.len() + 80).sum::<usize>());
         for (event, _) in chunk.iter().copied() {
             let seq = head.seq + 1;
             let hash = chain_digest(&prev_hex, seq, event);
-            encode_into(&mut seg, seq, &prev, &hash, event);
+            encode_into(&mut body, seq, &prev, &hash, event);
             prev = hash;
             prev_hex = hex32(&hash);
             head.seq = seq;
         }
         let keys: Vec<&EventKeys> = chunk.iter().map(|(_, k)| k).collect();
         let seg_key = key(first);
-        tx.put(RECORD, &seg_key, &seg)?;
+        tx.put(RECORD, &seg_key, &compress_segment(&body))?;
         index_segment(tx, &seg_key, &keys)?;
     }
     head.hash = String::from_utf8_lossy(&prev_hex).into_owned();
@@ -636,6 +680,7 @@ pub(crate) fn record_at(tx: &dyn Tx, seq: u64) -> Result<Option<Stored>, StoreEr
     let Some((_, seg)) = segment_of(tx, seq)? else {
         return Ok(None);
     };
+    let seg = open(&seg).map_err(store_err)?;
     for r in split(&seg).map_err(store_err)? {
         if let Ok(s) = Stored::decode(r) {
             if s.seq == seq {
@@ -851,6 +896,7 @@ impl<S: Store> Iam<S> {
                     let Some(seg) = tx.get(RECORD, &seg_key)? else {
                         continue;
                     };
+                    let seg = open(&seg).map_err(|e| corrupt("segment", e))?;
                     let records = split(&seg).map_err(|e| corrupt("segment", e))?;
                     for p in pos.into_iter().rev() {
                         let Some(bytes) = records.get(p) else {
@@ -957,6 +1003,7 @@ impl<S: Store> Iam<S> {
                 let segs = tx.scan(RECORD, "", after.as_deref(), 16)?;
                 let n = segs.len();
                 for (k, seg) in segs {
+                    let seg = open(&seg).map_err(|e| corrupt("segment", e))?;
                     for r in split(&seg).map_err(|e| corrupt("segment", e))? {
                         let s = Stored::decode(r).map_err(|e| corrupt("record", e))?;
                         if s.seq >= from {
@@ -991,6 +1038,7 @@ impl<S: Store> Iam<S> {
                         break;
                     };
                     let mut records = Vec::new();
+                    let seg = open(&seg).map_err(store_err)?;
                     for r in split(&seg).map_err(store_err)? {
                         records.push(Stored::decode(r).map_err(store_err)?);
                     }
@@ -1038,7 +1086,8 @@ impl<S: Store> Iam<S> {
                 let segs = tx.scan(RECORD, "", after.as_deref(), 64)?;
                 let n = segs.len();
                 for (k, seg) in segs {
-                    let records = match split(&seg) {
+                    let opened = open(&seg);
+                    let records = match opened.as_deref().map_err(String::clone).and_then(split) {
                         Ok(r) => r,
                         Err(e) => {
                             findings.push(Finding {
@@ -1139,6 +1188,7 @@ pub mod raw {
     fn rewrite(tx: &mut dyn TxMut, seq: u64, with: Option<&Stored>) -> Result<(), StoreError> {
         let (k, seg) =
             segment_of(tx, seq)?.ok_or_else(|| StoreError(format!("no record {seq}")))?;
+        let seg = open(&seg).map_err(store_err)?;
         let mut records: Vec<Vec<u8>> = split(&seg)
             .map_err(store_err)?
             .into_iter()
