@@ -1,7 +1,10 @@
 //! `ward bench-server`: request throughput and latency of a real `ward
 //! serve` (same process, separate runtime, SQLite store with durable
-//! writes) driven over loopback by keep-alive HTTP/1.1 connections that
-//! sign every request with SigV4, as an SDK does.
+//! writes) driven over loopback by keep-alive HTTP/1.1 connections whose
+//! requests are signed with SigV4. A connection sending the same request
+//! again within the second resends it as signed (what wrk or oha do with a
+//! fixed request); the server verifies every signature in full either way.
+//! `--sign-each` signs every request afresh, as an SDK does.
 //!
 //! Scenarios: `GetCallerIdentity`, `AssumeRole`, durable `CreateUser` (a new
 //! name each time), and one `ListUsers` page with N users in the account.
@@ -42,6 +45,11 @@ pub struct LoadArgs {
     /// the audit trail off and on, and print what recording keeps.
     #[arg(long)]
     compare_audit: bool,
+    /// Sign every request afresh, as an SDK does (the load generator then
+    /// spends more of the machine's CPU), instead of resending a request
+    /// identical to the one before as it was signed.
+    #[arg(long)]
+    sign_each: bool,
 }
 
 const ACCOUNT: &str = "123456789012";
@@ -57,10 +65,13 @@ struct Conn {
     r: BufReader<tokio::net::tcp::OwnedReadHalf>,
     w: tokio::net::tcp::OwnedWriteHalf,
     host: String,
+    /// The last request sent: its body, `x-amz-date` and signed bytes.
+    last: Option<(String, String, Vec<u8>)>,
+    sign_each: bool,
 }
 
 impl Conn {
-    async fn open(addr: SocketAddr) -> Result<Conn> {
+    async fn open(addr: SocketAddr, sign_each: bool) -> Result<Conn> {
         let s = TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
         let (r, w) = s.into_split();
@@ -68,6 +79,8 @@ impl Conn {
             r: BufReader::new(r),
             w,
             host: addr.to_string(),
+            last: None,
+            sign_each,
         })
     }
 
@@ -77,13 +90,20 @@ impl Conn {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs();
         let amz_date = ward_sigv4::format_amz_date(i64::try_from(now)?);
+        match &self.last {
+            Some((b, d, bytes)) if !self.sign_each && b == body && *d == amz_date => {
+                self.w.write_all(bytes).await?;
+                return self.answer().await;
+            }
+            _ => {}
+        }
         let mut headers = vec![
             ("host".to_string(), self.host.clone()),
             (
                 "content-type".to_string(),
                 "application/x-www-form-urlencoded; charset=utf-8".to_string(),
             ),
-            ("x-amz-date".to_string(), amz_date),
+            ("x-amz-date".to_string(), amz_date.clone()),
         ];
         if let Some(t) = &key.token {
             headers.push(("x-amz-security-token".to_string(), t.clone()));
@@ -116,6 +136,12 @@ impl Conn {
             body.len()
         ));
         self.w.write_all(req.as_bytes()).await?;
+        self.last = Some((body.to_string(), amz_date, req.into_bytes()));
+        self.answer().await
+    }
+
+    /// Read one answer: the HTTP status and body.
+    async fn answer(&mut self) -> Result<(u16, String)> {
         // Status line and headers.
         let mut line = String::new();
         self.r.read_line(&mut line).await?;
@@ -157,6 +183,7 @@ async fn drive(
     service: &'static str,
     conns: usize,
     secs: u64,
+    sign_each: bool,
     body: Arc<dyn Fn(u64) -> String + Send + Sync>,
 ) -> Result<Stats> {
     let counter = Arc::new(AtomicU64::new(0));
@@ -168,7 +195,7 @@ async fn drive(
             (key.clone(), body.clone(), counter.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat: Vec<u32> = Vec::new();
-            let mut c = Conn::open(addr).await?;
+            let mut c = Conn::open(addr, sign_each).await?;
             while Instant::now() < deadline {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let b = body(n);
@@ -202,211 +229,355 @@ async fn drive(
 }
 
 pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
-    if !args.compare_audit {
-        let results = std::cell::RefCell::new(Vec::new());
-        return run_once(args, args.audit, &results);
+    if args.compare_audit {
+        return compare(args);
     }
-    let off = std::cell::RefCell::new(Vec::new());
-    let on = std::cell::RefCell::new(Vec::new());
-    run_once(args, false, &off)?;
-    println!();
-    run_once(args, true, &on)?;
-    println!();
-    println!("audit trail on vs off (same run):");
-    for ((name, conns, a), (_, _, b)) in off.borrow().iter().zip(on.borrow().iter()) {
-        println!(
-            "{name:<34} {conns:>5} {a:>9.0} -> {b:>9.0} req/s  {:>5.1} % kept",
-            b / a * 100.0
-        );
+    let server = Server::start(args.audit)?;
+    let client_rt = client_runtime()?;
+    header(args, &server);
+    for (name, conns) in scenarios(args) {
+        let s = client_rt.block_on(server.drive(name, conns, args))?;
+        row(name, conns, &s);
     }
-    Ok(std::process::ExitCode::SUCCESS)
+    if !wanted(args, "ListUsers") {
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    server.list_users(args, &client_rt)
 }
 
-/// One server, every scenario wanted; (scenario, connections, req/s) into
-/// `results`.
-fn run_once(
-    args: &LoadArgs,
-    audit: bool,
-    results: &std::cell::RefCell<Vec<(String, usize, f64)>>,
-) -> Result<std::process::ExitCode> {
-    let dir = std::env::temp_dir().join(format!("ward-bench-{}-{audit}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let store = Arc::new(SqliteStore::open(&dir.join("ward.db")).map_err(|e| anyhow!("{e}"))?);
-    let iam = Iam::new(store.clone(), Sealer::new(&Sealer::generate_key()));
-    let e = |e: ward_core::ApiError| anyhow!("{e}");
-    iam.ensure_account(ACCOUNT, now()).map_err(e)?;
-    let root = iam.create_access_key(ACCOUNT, None, now()).map_err(e)?;
-    iam.create_user(ACCOUNT, "bench", None, vec![], None, now())
-        .map_err(e)?;
-    let uk = iam
-        .create_access_key(ACCOUNT, Some("bench"), now())
-        .map_err(e)?;
-    iam.put_inline(ACCOUNT, Entity::User, "bench", "assume", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#).map_err(e)?;
-    let trust = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"sts:AssumeRole"}}]}}"#
-    );
-    iam.create_role(
-        ACCOUNT,
-        "bench-role",
-        None,
-        &trust,
-        None,
-        None,
-        vec![],
-        None,
-        now(),
-    )
-    .map_err(e)?;
-    let state = Arc::new(AppState::new(iam, Config::default(), None));
-    if audit {
-        state.start_auditing(ward_server::TrailConfig::default());
+/// Whether `--only` asks for the scenario `name`.
+fn wanted(args: &LoadArgs, name: &str) -> bool {
+    args.only
+        .as_ref()
+        .is_none_or(|o| name.to_lowercase().contains(&o.to_lowercase()))
+}
+
+/// The scenarios asked for (but the ListUsers page), with their connections.
+fn scenarios(args: &LoadArgs) -> Vec<(&'static str, usize)> {
+    let mut out = Vec::new();
+    for conns in [1usize, 8] {
+        for name in ["GetCallerIdentity", "AssumeRole"] {
+            out.push((name, conns));
+        }
     }
-    // The server on its own runtime (2 worker threads: this machine's cores).
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let listener = server_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let addr = listener.local_addr()?;
-    let app = ward_server::router(state);
-    server_rt.spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    let client_rt = tokio::runtime::Builder::new_multi_thread()
+    out.push(("CreateUser (durable)", 8));
+    out.retain(|(name, _)| wanted(args, name));
+    out
+}
+
+fn client_runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("ward-loadgen")
         .enable_all()
-        .build()?;
-    let rootk = Arc::new(Key {
-        id: root.key.id.clone(),
-        secret: root.secret.clone(),
-        token: None,
-    });
-    let userk = Arc::new(Key {
-        id: uk.key.id.clone(),
-        secret: uk.secret.clone(),
-        token: None,
-    });
+        .build()?)
+}
+
+fn header(args: &LoadArgs, server: &Server) {
     println!(
-        "ward bench-server: {} s per run, server on {addr} (2 worker threads), SQLite with synchronous=FULL, audit trail {}",
+        "ward bench-server: {} s per run, server on {} (2 worker threads), SQLite with synchronous=FULL, audit trail {}, {}",
         args.seconds,
-        if audit { "on" } else { "off" }
+        server.addr,
+        if server.audit { "on" } else { "off" },
+        if args.sign_each {
+            "every request signed afresh"
+        } else {
+            "a request identical to the one before resent as signed"
+        }
     );
     println!(
         "{:<34} {:>5} {:>11} {:>10} {:>10} {:>7}",
         "scenario", "conns", "req/s", "p50 µs", "p99 µs", "errors"
     );
-    let print = |name: &str, conns: usize, s: &Stats| {
-        results.borrow_mut().push((name.to_string(), conns, s.rps));
-        println!(
-            "{name:<34} {conns:>5} {:>11.0} {:>10.0} {:>10.0} {:>7}",
-            s.rps, s.p50_us, s.p99_us, s.errors
-        );
-    };
-    let gci: Arc<dyn Fn(u64) -> String + Send + Sync> =
-        Arc::new(|_| "Action=GetCallerIdentity&Version=2011-06-15".to_string());
-    let assume: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(|n| {
-        format!("Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A{ACCOUNT}%3Arole%2Fbench-role&RoleSessionName=s{n}")
-    });
-    let create: Arc<dyn Fn(u64) -> String + Send + Sync> =
-        Arc::new(|n| format!("Action=CreateUser&Version=2010-05-08&UserName=load-{n}"));
-    let wanted = |name: &str| {
-        args.only
-            .as_ref()
-            .is_none_or(|o| name.to_lowercase().contains(&o.to_lowercase()))
-    };
-    for conns in [1usize, 8] {
-        if wanted("GetCallerIdentity") {
-            let s = client_rt.block_on(drive(
-                addr,
-                rootk.clone(),
-                "sts",
-                conns,
-                args.seconds,
-                gci.clone(),
-            ))?;
-            print("GetCallerIdentity", conns, &s);
-        }
-        if wanted("AssumeRole") {
-            let s = client_rt.block_on(drive(
-                addr,
-                userk.clone(),
-                "sts",
-                conns,
-                args.seconds,
-                assume.clone(),
-            ))?;
-            print("AssumeRole", conns, &s);
-        }
-    }
-    if wanted("CreateUser") {
-        let s = client_rt.block_on(drive(addr, rootk.clone(), "iam", 8, args.seconds, create))?;
-        print("CreateUser (durable)", 8, &s);
-    }
-    if !wanted("ListUsers") || args.compare_audit {
-        server_rt.shutdown_background();
-        let _ = std::fs::remove_dir_all(&dir);
-        return Ok(std::process::ExitCode::SUCCESS);
-    }
-    // ListUsers over a large account: load the users straight into the store.
-    let have = store
-        .read(|tx| tx.count("user", &format!("{ACCOUNT}/")))
-        .map_err(|e| anyhow!("{e}"))? as usize;
-    let mut n = have;
-    let t = Instant::now();
-    while n < args.users {
-        let upto = (n + 20_000).min(args.users);
-        store
-            .write(|tx| -> Result<(), ward_core::store::StoreError> {
-                for i in n..upto {
-                    let name = format!("bulk-{i:07}");
-                    let u = ward_core::model::User {
-                        account: ACCOUNT.into(),
-                        arn: format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
-                        id: ward_core::model::new_id("AIDA"),
-                        name: name.clone(),
-                        path: "/".into(),
-                        created: now(),
-                        tags: vec![],
-                        permissions_boundary: None,
-                    };
-                    let v = serde_json::to_vec(&u)
-                        .map_err(|e| ward_core::store::StoreError(e.to_string()))?;
-                    tx.put("user", &format!("{ACCOUNT}/{name}"), &v)?;
-                }
-                Ok(())
-            })
-            .map_err(|e| anyhow!("{e}"))?;
-        n = upto;
-    }
-    if args.users > have {
-        println!(
-            "(loaded {} users in {:.1} s)",
-            args.users - have,
-            t.elapsed().as_secs_f64()
-        );
-    }
-    let page: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(|n| {
-        // Pages from different places of the account.
-        format!(
-            "Action=ListUsers&Version=2010-05-08&MaxItems=100&Marker={ACCOUNT}%2Fbulk-{:07}",
-            (n * 7919) % 190_000
-        )
-    });
-    let s = client_rt.block_on(drive(addr, rootk, "iam", 1, args.seconds, page))?;
-    print(
-        &format!("ListUsers page of 100 ({} users)", args.users.max(have)),
-        1,
-        &s,
+}
+
+fn row(name: &str, conns: usize, s: &Stats) {
+    println!(
+        "{name:<34} {conns:>5} {:>11.0} {:>10.0} {:>10.0} {:>7}",
+        s.rps, s.p50_us, s.p99_us, s.errors
     );
-    server_rt.shutdown_background();
-    let _ = std::fs::remove_dir_all(&dir);
-    if s.errors > 0 {
-        bail!("some requests failed");
+}
+
+/// Rounds of `--compare-audit`: each scenario runs this many times on each
+/// server, alternating which goes first, so the machine's drift (other
+/// tenants, CPU steal) falls on both alike.
+const ROUNDS: usize = 5;
+
+/// `--compare-audit`: two servers up at once, one recording and one not,
+/// driven in turns; per scenario the median req/s of each and the median of
+/// the rounds' ratios.
+fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
+    let off = Server::start(false)?;
+    let on = Server::start(true)?;
+    let client_rt = client_runtime()?;
+    println!(
+        "ward bench-server --compare-audit: {ROUNDS} rounds of {} s per server and scenario, servers on {} (audit off) and {} (audit on), 2 worker threads each, SQLite with synchronous=FULL, {}",
+        args.seconds,
+        off.addr,
+        on.addr,
+        if args.sign_each {
+            "every request signed afresh"
+        } else {
+            "a request identical to the one before resent as signed"
+        }
+    );
+    println!(
+        "{:<22} {:>5} {:>12} {:>12} {:>8} {:>8} {:>8} {:>8} {:>12}",
+        "scenario",
+        "conns",
+        "off req/s",
+        "on req/s",
+        "off p50",
+        "on p50",
+        "off p99",
+        "on p99",
+        "kept"
+    );
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    for (name, conns) in scenarios(args) {
+        let (mut a, mut b, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let mut pair = [None, None];
+            for first_on in [round % 2 == 1, round % 2 == 0] {
+                let server = if first_on { &on } else { &off };
+                // Recording is a process-wide switch: off while the other
+                // server runs, so it notes nothing.
+                ward_core::audit::set_recording(first_on);
+                let s = client_rt.block_on(server.drive(name, conns, args))?;
+                if s.errors > 0 {
+                    bail!("{name}: {} requests failed", s.errors);
+                }
+                pair[usize::from(first_on)] = Some(s);
+            }
+            let [Some(x), Some(y)] = pair else {
+                continue;
+            };
+            kept.push(y.rps / x.rps * 100.0);
+            a.push(x);
+            b.push(y);
+        }
+        let med = |v: &[Stats], f: fn(&Stats) -> f64| median(v.iter().map(f).collect());
+        let (lo, hi) = kept
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), k| (l.min(*k), h.max(*k)));
+        println!(
+            "{name:<22} {conns:>5} {:>12.0} {:>12.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>5.1} % kept (rounds {lo:.0}–{hi:.0} %)",
+            med(&a, |s| s.rps),
+            med(&b, |s| s.rps),
+            med(&a, |s| s.p50_us),
+            med(&b, |s| s.p50_us),
+            med(&a, |s| s.p99_us),
+            med(&b, |s| s.p99_us),
+            median(kept.clone()),
+        );
     }
+    ward_core::audit::set_recording(true);
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A server under test: its store, address, runtime and the keys the
+/// scenarios sign with.
+struct Server {
+    audit: bool,
+    dir: std::path::PathBuf,
+    store: Arc<SqliteStore>,
+    addr: SocketAddr,
+    rt: Option<tokio::runtime::Runtime>,
+    root: Arc<Key>,
+    user: Arc<Key>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Server {
+    fn start(audit: bool) -> Result<Server> {
+        let dir = std::env::temp_dir().join(format!("ward-bench-{}-{audit}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let store = Arc::new(SqliteStore::open(&dir.join("ward.db")).map_err(|e| anyhow!("{e}"))?);
+        let iam = Iam::new(store.clone(), Sealer::new(&Sealer::generate_key()));
+        let e = |e: ward_core::ApiError| anyhow!("{e}");
+        iam.ensure_account(ACCOUNT, now()).map_err(e)?;
+        let root = iam.create_access_key(ACCOUNT, None, now()).map_err(e)?;
+        iam.create_user(ACCOUNT, "bench", None, vec![], None, now())
+            .map_err(e)?;
+        let uk = iam
+            .create_access_key(ACCOUNT, Some("bench"), now())
+            .map_err(e)?;
+        iam.put_inline(ACCOUNT, Entity::User, "bench", "assume", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#).map_err(e)?;
+        let trust = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"sts:AssumeRole"}}]}}"#
+        );
+        iam.create_role(
+            ACCOUNT,
+            "bench-role",
+            None,
+            &trust,
+            None,
+            None,
+            vec![],
+            None,
+            now(),
+        )
+        .map_err(e)?;
+        let state = Arc::new(AppState::new(iam, Config::default(), None));
+        if audit {
+            state.start_auditing(ward_server::TrailConfig::default());
+        }
+        // The server on its own runtime (2 worker threads: this machine's cores).
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let app = ward_server::router(state);
+        rt.spawn(async move {
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+        Ok(Server {
+            audit,
+            dir,
+            store,
+            addr,
+            rt: Some(rt),
+            root: Arc::new(Key {
+                id: root.key.id.clone(),
+                secret: root.secret.clone(),
+                token: None,
+            }),
+            user: Arc::new(Key {
+                id: uk.key.id.clone(),
+                secret: uk.secret.clone(),
+                token: None,
+            }),
+        })
+    }
+
+    /// Run one scenario.
+    async fn drive(&self, name: &str, conns: usize, args: &LoadArgs) -> Result<Stats> {
+        let (key, service, body): (_, _, Arc<dyn Fn(u64) -> String + Send + Sync>) = match name {
+            "GetCallerIdentity" => (
+                self.root.clone(),
+                "sts",
+                Arc::new(|_| "Action=GetCallerIdentity&Version=2011-06-15".to_string()),
+            ),
+            "AssumeRole" => (
+                self.user.clone(),
+                "sts",
+                Arc::new(|n| {
+                    format!("Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A{ACCOUNT}%3Arole%2Fbench-role&RoleSessionName=s{n}")
+                }),
+            ),
+            _ => {
+                // Names stay new across rounds.
+                let base = u64::try_from(now()).unwrap_or(0) * 1_000_000;
+                (
+                    self.root.clone(),
+                    "iam",
+                    Arc::new(move |n| {
+                        format!(
+                            "Action=CreateUser&Version=2010-05-08&UserName=load-{}",
+                            base + n
+                        )
+                    }),
+                )
+            }
+        };
+        drive(
+            self.addr,
+            key,
+            service,
+            conns,
+            args.seconds,
+            args.sign_each,
+            body,
+        )
+        .await
+    }
+
+    /// The ListUsers page scenario over `--users` users.
+    fn list_users(
+        &self,
+        args: &LoadArgs,
+        client_rt: &tokio::runtime::Runtime,
+    ) -> Result<std::process::ExitCode> {
+        let store = &self.store;
+        // ListUsers over a large account: load the users straight into the store.
+        let have = store
+            .read(|tx| tx.count("user", &format!("{ACCOUNT}/")))
+            .map_err(|e| anyhow!("{e}"))? as usize;
+        let mut n = have;
+        let t = Instant::now();
+        while n < args.users {
+            let upto = (n + 20_000).min(args.users);
+            store
+                .write(|tx| -> Result<(), ward_core::store::StoreError> {
+                    for i in n..upto {
+                        let name = format!("bulk-{i:07}");
+                        let u = ward_core::model::User {
+                            account: ACCOUNT.into(),
+                            arn: format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
+                            id: ward_core::model::new_id("AIDA"),
+                            name: name.clone(),
+                            path: "/".into(),
+                            created: now(),
+                            tags: vec![],
+                            permissions_boundary: None,
+                        };
+                        let v = serde_json::to_vec(&u)
+                            .map_err(|e| ward_core::store::StoreError(e.to_string()))?;
+                        tx.put("user", &format!("{ACCOUNT}/{name}"), &v)?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| anyhow!("{e}"))?;
+            n = upto;
+        }
+        if args.users > have {
+            println!(
+                "(loaded {} users in {:.1} s)",
+                args.users - have,
+                t.elapsed().as_secs_f64()
+            );
+        }
+        let page: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(|n| {
+            // Pages from different places of the account.
+            format!(
+                "Action=ListUsers&Version=2010-05-08&MaxItems=100&Marker={ACCOUNT}%2Fbulk-{:07}",
+                (n * 7919) % 190_000
+            )
+        });
+        let s = client_rt.block_on(drive(
+            self.addr,
+            self.root.clone(),
+            "iam",
+            1,
+            args.seconds,
+            args.sign_each,
+            page,
+        ))?;
+        row(
+            &format!("ListUsers page of 100 ({} users)", args.users.max(have)),
+            1,
+            &s,
+        );
+        if s.errors > 0 {
+            bail!("some requests failed");
+        }
+        Ok(std::process::ExitCode::SUCCESS)
+    }
 }

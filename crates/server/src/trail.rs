@@ -354,7 +354,12 @@ impl Queue {
     fn take(&self) -> Vec<(String, EventKeys)> {
         self.records
             .lock()
-            .map(|mut q| std::mem::take(&mut *q))
+            .map(|mut q| {
+                // Room for as many as last time: requests push without
+                // growing the queue (and copying it) while holding its lock.
+                let room = q.len().clamp(64, BATCH_MAX);
+                std::mem::replace(&mut *q, Vec::with_capacity(room))
+            })
             .unwrap_or_default()
     }
 }
