@@ -350,7 +350,9 @@ fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
                 if s.errors > 0 {
                     bail!("{name}: {} requests failed", s.errors);
                 }
-                pair[usize::from(first_on)] = Some(s);
+                if let Some(slot) = pair.get_mut(usize::from(first_on)) {
+                    *slot = Some(s);
+                }
             }
             let [Some(x), Some(y)] = pair else {
                 continue;
