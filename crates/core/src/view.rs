@@ -128,29 +128,42 @@ impl<S: Store> Iam<S> {
         // Made before the transaction, so the write holds the store only to
         // insert it (the request's decisions are all made by now).
         let record = match &pending {
-            Some(p) => match crate::audit::waiting_row(&crate::audit::finish(
-                p.clone(),
-                &crate::audit::decisions(),
-            )) {
-                Ok(row) => Some(row),
-                Err(e) => {
-                    // Nothing written: the record still waits for the edge.
-                    crate::audit::set_pending(p.clone());
-                    return Err(e.into());
+            Some(p) => {
+                let event = crate::audit::finish(p.clone(), &crate::audit::decisions());
+                match crate::audit::waiting_row(&event) {
+                    Ok(row) => Some((row, event)),
+                    Err(e) => {
+                        // Nothing written: the record still waits for the edge.
+                        crate::audit::set_pending(p.clone());
+                        return Err(e.into());
+                    }
                 }
-            },
+            }
             None => None,
         };
         let r = self.store.write(|tx| {
             let out = f(tx)?;
-            if let Some(record) = &record {
-                crate::audit::append_in_write(tx, record)?;
+            if let Some((row, _)) = &record {
+                crate::audit::append_in_write(tx, row)?;
             }
             Ok(out)
         });
-        if r.is_err() {
-            if let Some(p) = pending {
-                crate::audit::set_pending(p);
+        match (&r, record) {
+            (Ok(_), Some((row, (event, keys)))) => {
+                // Committed: the edge hands it to the appender with the answer.
+                crate::audit::set_committed(Some(crate::audit::Written {
+                    key: row.key,
+                    event,
+                    keys,
+                    answer: None,
+                }));
+            }
+            (Ok(_), None) => {}
+            (Err(_), _) => {
+                crate::audit::set_committed(None);
+                if let Some(p) = pending {
+                    crate::audit::set_pending(p);
+                }
             }
         }
         self.views.generation.fetch_add(1, Ordering::AcqRel);

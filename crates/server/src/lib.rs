@@ -173,7 +173,7 @@ impl<S: Store> AppState<S> {
     /// Store the records still waiting for the appender (at shutdown).
     pub fn flush_audit(&self) {
         if let Some(q) = self.audit.get() {
-            trail::drain(self, q, &mut trail::Held::new(), true);
+            trail::drain(self, q, true);
         }
     }
 
@@ -726,12 +726,13 @@ fn dispatch_recorded<S: Store>(
         seen.recorded = ward_core::audit::take_pending().is_none();
         // Committed: its answer follows it to the appender, which chains the
         // record with it as `responseElements`.
-        if let (Some(key), Some(q)) = (ward_core::audit::take_committed(), st.audit.get()) {
-            let elements = result
+        if let (Some(mut w), Some(q)) = (ward_core::audit::take_committed(), st.audit.get()) {
+            w.answer = result
                 .as_ref()
                 .ok()
-                .and_then(|body| trail::response_elements(api, action, false, body));
-            q.push_answer(key, elements);
+                .and_then(|body| trail::response_elements(api, action, false, body))
+                .map(|v| v.to_string());
+            q.push_written(w);
         }
     }
     result

@@ -7,7 +7,7 @@
 use crate::{Api, AppState};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
-use ward_core::audit::{Additional, EventKeys, Record, Resource, UserIdentity};
+use ward_core::audit::{Additional, EventKeys, Record, Resource, UserIdentity, Written};
 use ward_core::auth::{Caller, CallerKind, RequestInfo};
 use ward_core::store::Store;
 use ward_core::ApiError;
@@ -321,16 +321,15 @@ const BACKLOG_MAX: usize = 200_000;
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     records: std::sync::Mutex<Vec<(String, EventKeys)>>,
-    /// Answers of writes whose records wait to be chained (waiting key,
-    /// `responseElements`).
-    answers: std::sync::Mutex<Vec<(String, Option<String>)>>,
+    /// Records writes committed, with their answers.
+    written: std::sync::Mutex<Vec<Written>>,
 }
 
 impl Queue {
-    /// The answer of a write whose record committed with it.
-    pub(crate) fn push_answer(&self, key: String, elements: Option<Value>) {
-        if let Ok(mut a) = self.answers.lock() {
-            a.push((key, elements.map(|v| v.to_string())));
+    /// A record a write committed, with the call's answer.
+    pub(crate) fn push_written(&self, w: Written) {
+        if let Ok(mut q) = self.written.lock() {
+            q.push(w);
         }
     }
 
@@ -364,33 +363,21 @@ impl Queue {
     }
 }
 
-/// Answers kept for a record not chained yet, at most this many appender
-/// rounds (its write's record was chained without it meanwhile).
-const ANSWER_ROUNDS: u32 = 100;
-
-/// Answers the appender holds between rounds: waiting key → (answer, rounds left).
-pub(crate) type Held = std::collections::HashMap<String, (Option<String>, u32)>;
-
 /// Store everything waiting, in transactions of at most [`BATCH_MAX`], with
-/// the records writes committed (and their answers). `force`: chain every
-/// waiting record now, answered or not (at shutdown).
-pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, held: &mut Held, force: bool) {
+/// the records writes committed. `force`: chain every record writes
+/// committed now, even those whose copy has not arrived in memory (at
+/// shutdown).
+pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, force: bool) {
     let all = q.take();
-    for (k, a) in q
-        .answers
+    let mut written = q
+        .written
         .lock()
-        .map(|mut a| std::mem::take(&mut *a))
-        .unwrap_or_default()
-    {
-        held.insert(k, (a, ANSWER_ROUNDS));
-    }
-    let mut answers: ward_core::audit::Answers = held
-        .iter()
-        .map(|(k, (a, _))| (k.clone(), a.clone()))
-        .collect();
+        .map(|mut w| std::mem::take(&mut *w))
+        .unwrap_or_default();
+    written.sort_by(|a, b| a.key.cmp(&b.key));
     // Records waiting when the appender woke: a backlog that grows means
     // recording cannot keep up.
-    metrics::gauge!("ward_audit_backlog").set(all.len() as f64);
+    metrics::gauge!("ward_audit_backlog").set((all.len() + written.len()) as f64);
     let batches: Vec<&[(String, EventKeys)]> = if all.is_empty() {
         // Still chain and index what writes committed since the last tick.
         vec![&[]]
@@ -398,15 +385,19 @@ pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, held: &mut Held, forc
         all.chunks(BATCH_MAX).collect()
     };
     for batch in batches {
-        if let Err(e) = st.iam.record_events_with(batch, &mut answers, force) {
-            tracing::error!(error = %e.message, records = batch.len(), "audit records could not be stored");
+        let n = batch.len() + written.len();
+        // A batch that fails leaves the written records in the store, to be
+        // chained from there once they are older than the wait.
+        let t0 = std::time::Instant::now();
+        let r = st
+            .iam
+            .record_events_with(batch, std::mem::take(&mut written), force);
+        // How long storing a batch takes (it holds the store's writer).
+        metrics::histogram!("ward_audit_batch_seconds").record(t0.elapsed().as_secs_f64());
+        if let Err(e) = r {
+            tracing::error!(error = %e.message, records = n, "audit records could not be stored");
         }
     }
-    // Answers used are gone from `answers`; the others wait a few rounds.
-    held.retain(|k, (_, rounds)| {
-        *rounds = rounds.saturating_sub(1);
-        answers.contains_key(k) && *rounds > 0
-    });
 }
 
 /// The background appender: every [`LINGER`] it stores the records waiting,
@@ -421,10 +412,9 @@ pub(crate) fn start<S: Store>(st: &Arc<AppState<S>>, config: TrailConfig) -> Arc
         .name("ward-audit".into())
         .spawn(move || {
             let mut next_seal = std::time::Instant::now() + config.digest_every;
-            let mut held = Held::new();
             loop {
                 std::thread::sleep(LINGER);
-                drain(&st, &queue, &mut held, false);
+                drain(&st, &queue, false);
                 if std::time::Instant::now() >= next_seal {
                     next_seal = std::time::Instant::now() + config.digest_every;
                     seal_and_prune(&st, &config);

@@ -39,10 +39,13 @@ const BASE: &str = "trail_base";
 const PENDING: &str = "trail_pending";
 /// Records committed with a write and not yet chained: key (the record's
 /// time-ordered event id) → [`Waiting`]. The appender chains them in its
-/// next batch, with the call's `responseElements` when they have arrived.
+/// next batch from the copy the write hands it in memory ([`Written`],
+/// with the call's `responseElements`), deleting the row; a row whose copy
+/// never arrives is chained from the row itself.
 const WAITING: &str = "trail_waiting";
-/// How long the appender waits for a write's answer before chaining its
-/// record without `responseElements` (seconds).
+/// How long the appender waits for a write's record to arrive in memory
+/// before chaining it from its waiting row, without `responseElements`
+/// (seconds).
 const ANSWER_WAIT: i64 = 2;
 /// Waiting records chained in one batch, at most.
 const WAITING_MAX: usize = 4096;
@@ -381,10 +384,20 @@ fn index_segment(tx: &mut dyn TxMut, seg: &str, keys: &[&EventKeys]) -> Result<(
     Ok(())
 }
 
-/// Answers of writes whose records wait to be chained: waiting key →
-/// `responseElements` (JSON text; `None`: the call answered nothing to
-/// record).
-pub type Answers = std::collections::HashMap<String, Option<String>>;
+/// A write's record as it committed, handed from the write to the appender
+/// in memory with the call's answer; its waiting row is the durable copy,
+/// chained from the store only if this one never arrives (a crash, a
+/// failed batch).
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The waiting row's key.
+    pub key: String,
+    /// The record, as JSON text, with `"responseElements":null`.
+    pub event: String,
+    pub keys: EventKeys,
+    /// The call's `responseElements` (JSON text); `None`: nothing to record.
+    pub answer: Option<String>,
+}
 
 /// The record with its `responseElements` filled in. A record is written
 /// with `"responseElements":null` between `requestParameters` and
@@ -403,40 +416,54 @@ fn with_answer(event: String, answer: &str) -> String {
 }
 
 /// Append events inside a write transaction: the records writes committed
-/// that wait (oldest first, each with its answer from `answers`, taken
-/// out), then `events`, chained, in segments. Unless `force`, the waiting
-/// records stop at the first whose answer has not arrived and that is
-/// younger than [`ANSWER_WAIT`] (its write committed a moment ago).
+/// (`written`, handed over in memory with their answers, then those still
+/// waiting in the store past [`ANSWER_WAIT`], oldest first), then `events`,
+/// chained, in segments. A waiting row younger than that is left for its
+/// record to arrive in memory (its write committed a moment ago), unless
+/// `force`.
 pub(crate) fn append(
     tx: &mut dyn TxMut,
     events: &[(String, EventKeys)],
-    answers: &mut Answers,
+    written: Vec<Written>,
     force: bool,
     now: i64,
 ) -> Result<(), StoreError> {
     index_pending(tx)?;
+    let mut arrived: Vec<(String, EventKeys)> = Vec::with_capacity(written.len());
+    for w in written {
+        // Not there: chained already (it waited too long), or its write
+        // never committed.
+        if tx.delete(WAITING, &w.key)? {
+            let event = match &w.answer {
+                Some(a) => with_answer(w.event, a),
+                None => w.event,
+            };
+            arrived.push((event, w.keys));
+        }
+    }
     let mut waiting: Vec<(String, EventKeys)> = Vec::new();
     // Taken rows are deleted, so each scan starts at the next one; a long
-    // backlog (after a crash) is chained over several batches.
+    // backlog (after a crash) is chained over several batches. Keys are
+    // time-ordered event ids: past the first young row all are young.
     'scan: while waiting.len() < WAITING_MAX {
         let rows = tx.scan(WAITING, "", None, 512)?;
         if rows.is_empty() {
             break;
         }
         for (k, v) in rows {
-            let w = Waiting::decode(&v).map_err(store_err)?;
-            let answer = answers.remove(&k);
-            if answer.is_none() && !force && now - w.keys.time < ANSWER_WAIT {
+            let young = |t: i64| !force && now - t < ANSWER_WAIT;
+            if event_id_time(&k).is_some_and(young) {
                 break 'scan;
             }
-            let event = match answer.flatten() {
-                Some(a) => with_answer(w.event, &a),
-                None => w.event,
-            };
+            let w = Waiting::decode(&v).map_err(store_err)?;
+            if young(w.keys.time) {
+                break 'scan;
+            }
             tx.delete(WAITING, &k)?;
-            waiting.push((event, w.keys.keys()));
+            waiting.push((w.event, w.keys.keys()));
         }
     }
+    waiting.append(&mut arrived);
     if events.is_empty() && waiting.is_empty() {
         return Ok(());
     }
@@ -493,41 +520,58 @@ struct Waiting {
     keys: PendingKeys,
 }
 
+/// A waiting row's mark: the record kept as it is (compressing a lone
+/// record costs the write more than the bytes it saves; the appender
+/// compresses whole segments). Rows without it hold the record compressed.
+const WAITING_RAW: &[u8; 2] = b"R1";
+
 impl Waiting {
-    /// The record compressed (LZ4, size prepended) with its length (4
-    /// bytes, big-endian) before it, then its keys as JSON: a small row,
-    /// made before the write's transaction holds the store.
+    /// [`WAITING_RAW`], the record with its length (4 bytes, big-endian)
+    /// before it, then its keys as JSON: a small row, made before the
+    /// write's transaction holds the store.
     fn encode(event: &str, keys: &PendingKeys) -> Result<Vec<u8>, StoreError> {
-        let body = lz4_flex::compress_prepend_size(event.as_bytes());
-        let mut out = Vec::with_capacity(body.len() + 260);
-        out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
-        out.extend_from_slice(&body);
+        let mut out = Vec::with_capacity(2 + 4 + event.len() + 260);
+        out.extend_from_slice(WAITING_RAW);
+        out.extend_from_slice(&u32::try_from(event.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(event.as_bytes());
         serde_json::to_writer(&mut out, keys).map_err(store_err)?;
         Ok(out)
     }
 
     fn decode(b: &[u8]) -> Result<Waiting, String> {
+        let (raw, b) = match b.strip_prefix(WAITING_RAW) {
+            Some(rest) => (true, rest),
+            None => (false, b),
+        };
         let (event, keys) = framed(b).ok_or("truncated waiting record")?;
+        let event = if raw {
+            event.to_vec()
+        } else {
+            lz4_flex::decompress_size_prepended(event).map_err(|e| e.to_string())?
+        };
         Ok(Waiting {
-            event: String::from_utf8(
-                lz4_flex::decompress_size_prepended(event).map_err(|e| e.to_string())?,
-            )
-            .map_err(|e| e.to_string())?,
+            event: String::from_utf8(event).map_err(|e| e.to_string())?,
             keys: serde_json::from_slice(keys).map_err(|e| e.to_string())?,
         })
     }
 }
 
 thread_local! {
-    /// The waiting key of the record this thread's last write committed.
-    static COMMITTED: std::cell::RefCell<Option<String>> =
+    /// The record this thread's last write committed.
+    static COMMITTED: std::cell::RefCell<Option<Written>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// The waiting key of the record the last write on this thread committed
-/// (taken: a second call answers `None`), for its answer to follow.
-pub fn take_committed() -> Option<String> {
+/// The record the last write on this thread committed (taken: a second
+/// call answers `None`), for the edge to hand to the appender with the
+/// call's answer.
+pub fn take_committed() -> Option<Written> {
     COMMITTED.with(|c| c.borrow_mut().take())
+}
+
+/// Note the record a write committed (`None`: the write did not commit one).
+pub(crate) fn set_committed(w: Option<Written>) {
+    COMMITTED.with(|c| *c.borrow_mut() = w);
 }
 
 /// [`EventKeys`] as stored for a segment still to be indexed.
@@ -597,7 +641,7 @@ impl PendingKeys {
 /// record's time-ordered, unique event id) and the row's bytes.
 #[derive(Debug)]
 pub struct WaitingRow {
-    key: String,
+    pub(crate) key: String,
     bytes: Vec<u8>,
 }
 
@@ -626,9 +670,7 @@ pub(crate) fn waiting_row(event: &(String, EventKeys)) -> Result<WaitingRow, Sto
 /// answer as `responseElements`, its index rows and last-access data, so
 /// `LookupEvents` finds it from then on.
 pub(crate) fn append_in_write(tx: &mut dyn TxMut, row: &WaitingRow) -> Result<(), StoreError> {
-    tx.put(WAITING, &row.key, &row.bytes)?;
-    COMMITTED.with(|c| *c.borrow_mut() = Some(row.key.clone()));
-    Ok(())
+    tx.put(WAITING, &row.key, &row.bytes)
 }
 
 /// Index the segments writes committed since the last call, and fold in
@@ -762,19 +804,20 @@ impl<S: Store> Iam<S> {
     /// Records writes committed are chained too, without waiting for their
     /// answers.
     pub fn record_events(&self, events: &[(String, EventKeys)]) -> ApiResult<()> {
-        self.record_events_with(events, &mut Answers::new(), true)
+        self.record_events_with(events, Vec::new(), true)
     }
 
-    /// [`Iam::record_events`], with the answers of writes whose records
-    /// wait (those used are taken out of `answers`); unless `force`, a
-    /// record whose answer has not arrived waits a moment longer.
+    /// [`Iam::record_events`], with the records writes committed, handed
+    /// over in memory with their answers; unless `force`, a record still
+    /// waiting in the store only is left a moment for it to arrive.
     pub fn record_events_with(
         &self,
         events: &[(String, EventKeys)],
-        answers: &mut Answers,
+        written: Vec<Written>,
         force: bool,
     ) -> ApiResult<()> {
         if events.is_empty()
+            && written.is_empty()
             && self.store.read(|tx| -> Result<bool, StoreError> {
                 Ok(tx.scan(PENDING, "", None, 1)?.is_empty()
                     && tx.scan(WAITING, "", None, 1)?.is_empty())
@@ -783,17 +826,11 @@ impl<S: Store> Iam<S> {
             return Ok(());
         }
         let now = crate::model::now();
-        // Not through `Iam::write`: records change no view. The answers are
-        // taken out only once the batch has committed.
-        let mut taken = Answers::new();
+        // Not through `Iam::write`: records change no view.
+        let mut written = Some(written);
         self.store
-            .write(|tx| {
-                taken.clone_from(answers);
-                append(tx, events, &mut taken, force, now)
-            })
-            .map_err(ApiError::from)?;
-        *answers = taken;
-        Ok(())
+            .write(|tx| append(tx, events, written.take().unwrap_or_default(), force, now))
+            .map_err(ApiError::from)
     }
 
     /// Records writes committed that are not chained yet.
@@ -1213,6 +1250,40 @@ pub mod raw {
             Ok(())
         } else {
             tx.put(RECORD, &k, &join(&records))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_rows_of_both_layouts_decode() {
+        let keys = EventKeys {
+            account: "111".into(),
+            time: 7,
+            attributes: vec![("EventName", "CreateUser".into())],
+            ..EventKeys::default()
+        };
+        let event = r#"{"eventName":"CreateUser","responseElements":null,"x":1}"#;
+        let row = Waiting::encode(event, &PendingKeys::of(&keys)).unwrap();
+        assert_eq!(row.get(..2), Some(&WAITING_RAW[..]));
+        // The layout an earlier build wrote: the record compressed.
+        let body = lz4_flex::compress_prepend_size(event.as_bytes());
+        let mut old = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+        old.extend_from_slice(&body);
+        serde_json::to_writer(&mut old, &PendingKeys::of(&keys)).unwrap();
+        for b in [row, old] {
+            let w = Waiting::decode(&b).unwrap();
+            assert_eq!(w.event, event);
+            let k = w.keys.keys();
+            assert_eq!((k.account.as_str(), k.time), ("111", 7));
+            assert_eq!(k.attributes, keys.attributes);
+            // Cut short anywhere: an error, not a panic.
+            for n in 0..b.len() {
+                let _ = Waiting::decode(&b[..n]);
+            }
         }
     }
 }

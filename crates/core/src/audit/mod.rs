@@ -16,9 +16,9 @@ pub use record::{Additional, Record, Resource, UserIdentity};
 use crate::auth::Caller;
 use crate::model::{LastUsed, SessionKind};
 use crate::store::{StoreError, TxMut};
-pub(crate) use log::{append_in_write, record_at, waiting_row, Head, HEAD};
+pub(crate) use log::{append_in_write, record_at, set_committed, waiting_row, Head, HEAD};
 pub use log::{
-    chain_hash, raw, take_committed, Answers, Base, Finding, Lookup, Stored, SEGMENT_MAX,
+    chain_hash, raw, take_committed, Base, Finding, Lookup, Stored, Written, SEGMENT_MAX,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -542,8 +542,9 @@ mod tests {
         set_pending(draft(1));
         i.create_user("111", "bob", None, vec![], None, 0).unwrap();
         assert!(take_pending().is_none(), "committed with the write");
-        let key = take_committed().expect("the waiting record's key");
-        assert_eq!(key, "e1");
+        let w = take_committed().expect("the record committed");
+        assert_eq!((w.key.as_str(), w.keys.time), ("e1", 10));
+        assert!(w.event.contains(r#""eventID":"e1""#));
         assert!(take_committed().is_none());
         // Committed, waiting to be chained (and indexed) by the appender's
         // next batch (even an empty one).
@@ -562,10 +563,10 @@ mod tests {
             .events
         };
         assert!(find().is_empty());
-        // The appender waits a moment for the write's answer ...
-        let mut answers = Answers::new();
-        i.record_events_with(&[], &mut answers, false).unwrap();
-        // (the draft's time is 10 s after the epoch: long past, so no wait)
+        // The appender's next batch chains it from the store when its
+        // record never arrives in memory (the draft's time is 10 s after
+        // the epoch: long past, so no wait) ...
+        i.record_events_with(&[], vec![], false).unwrap();
         assert_eq!(i.unchained_records().unwrap(), 0);
         assert_eq!(i.verify_audit().unwrap(), (1, vec![]));
         assert_eq!(find().len(), 1);
@@ -591,23 +592,27 @@ mod tests {
             i.create_user("111", user, None, vec![], None, now).unwrap();
             take_committed().unwrap()
         };
-        let a = fresh(1, "ann");
-        let b = fresh(3, "ben");
-        // ann's answer has arrived, ben's not: ann's record is chained, ben's
-        // waits (it committed a moment ago).
-        let mut answers = Answers::new();
-        answers.insert(a.clone(), Some(r#"{"user":{"userName":"ann"}}"#.into()));
-        i.record_events_with(&[], &mut answers, false).unwrap();
-        assert!(answers.is_empty(), "used answers are taken");
+        let mut a = fresh(1, "ann");
+        let mut b = fresh(3, "ben");
+        // ann's record has arrived with its answer, ben's not: ann's record
+        // is chained, ben's waits (it committed a moment ago).
+        a.answer = Some(r#"{"user":{"userName":"ann"}}"#.into());
+        i.record_events_with(&[], vec![a.clone()], false).unwrap();
         assert_eq!(i.unchained_records().unwrap(), 1);
+        // Handed over twice, or for a write that never committed: chained
+        // once, or not at all.
+        let mut never = b.clone();
+        never.key = "not-committed".into();
+        i.record_events_with(&[], vec![a, never], false).unwrap();
+        assert_eq!(i.verify_audit().unwrap(), (1, vec![]));
         let page = i.lookup_events("111", None, None, None, 50, None).unwrap();
         assert_eq!(page.events.len(), 1);
         let v: serde_json::Value = serde_json::from_str(&page.events[0]).unwrap();
         assert_eq!(v["responseElements"]["user"]["userName"], "ann");
         assert_eq!(v["eventID"], "e1");
         // ben's answer was that there is nothing to record.
-        answers.insert(b, None);
-        i.record_events_with(&[], &mut answers, false).unwrap();
+        b.answer = None;
+        i.record_events_with(&[], vec![b], false).unwrap();
         assert_eq!(i.unchained_records().unwrap(), 0);
         let page = i.lookup_events("111", None, None, None, 50, None).unwrap();
         let v: serde_json::Value = serde_json::from_str(&page.events[0]).unwrap();
