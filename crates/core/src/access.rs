@@ -278,7 +278,7 @@ impl<S: Store> Iam<S> {
     ) -> ApiResult<String> {
         let (owner, entities, policies) = self.report_scope(arn)?;
         // As of every write so far (see `generate_credential_report`).
-        self.record_events(&[])?;
+        self.record_events::<&str>(&[])?;
         if owner != account {
             return Err(ApiError::no_such_entity(format!(
                 "The entity {arn} cannot be found."

@@ -87,7 +87,7 @@ impl<S: Store> Iam<S> {
         }
         // The keys' last use as of every write so far: index what writes
         // committed since the trail's appender last ran.
-        self.record_events(&[])?;
+        self.record_events::<&str>(&[])?;
         let acct = self.account(account)?.ok_or_else(ApiError::internal)?;
         let mut lines = vec![COLUMNS.join(",")];
         let mut root = vec![

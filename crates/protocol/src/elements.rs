@@ -15,7 +15,7 @@
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Members CloudTrail leaves out of a record.
 const SECRETS: &[&str] = &["SecretAccessKey", "Base32StringSeed", "QRCodePNG"];
@@ -79,38 +79,64 @@ struct Node {
     children: Vec<Node>,
 }
 
-fn to_json(n: &Node, comma: bool) -> Value {
+/// A JSON string, escaped as serde_json escapes it.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(out, s);
+}
+
+/// An element as JSON text (members in the answer's order).
+fn write_json(n: &Node, comma: bool, out: &mut Vec<u8>) {
     if n.children.is_empty() {
         let t = n.text.as_str();
-        if BOOLEANS.contains(&n.name.as_str()) {
-            if let Ok(b) = t.parse::<bool>() {
-                return Value::Bool(b);
-            }
+        if BOOLEANS.contains(&n.name.as_str()) && t.parse::<bool>().is_ok() {
+            out.extend_from_slice(t.as_bytes());
+            return;
         }
         if NUMBERS.contains(&n.name.as_str()) {
             if let Ok(v) = t.parse::<i64>() {
-                return Value::from(v);
+                out.extend_from_slice(v.to_string().as_bytes());
+                return;
             }
         }
-        return cloudtrail_time(t, comma).map_or_else(|| Value::from(t), Value::from);
+        match cloudtrail_time(t, comma) {
+            Some(time) => json_str(out, &time),
+            None => json_str(out, t),
+        }
+        return;
     }
     if n.children.iter().all(|c| c.name == "member") {
-        return Value::Array(n.children.iter().map(|c| to_json(c, comma)).collect());
+        out.push(b'[');
+        for (i, c) in n.children.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json(c, comma, out);
+        }
+        out.push(b']');
+        return;
     }
-    let mut m = Map::new();
+    out.push(b'{');
+    let mut first = true;
     for c in &n.children {
         if SECRETS.contains(&c.name.as_str()) {
             continue;
         }
-        m.insert(lower_camel(&c.name), to_json(c, comma));
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        json_str(out, &lower_camel(&c.name));
+        out.push(b':');
+        write_json(c, comma, out);
     }
-    Value::Object(m)
+    out.push(b'}');
 }
 
 /// The `responseElements` of a Query-protocol answer (`<XResponse><XResult>
-/// ...`); `sts` selects STS's time format. `None` when the result has no
-/// members or the text is not such an answer.
-pub fn query_response_elements(xml: &str, sts: bool) -> Option<Value> {
+/// ...`), as JSON text, members in the answer's order; `sts` selects STS's
+/// time format. `None` when the result has no members or the text is not
+/// such an answer.
+pub fn query_response_elements(xml: &str, sts: bool) -> Option<String> {
     let mut reader = Reader::from_str(xml);
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<Node> = None;
@@ -160,16 +186,19 @@ pub fn query_response_elements(xml: &str, sts: bool) -> Option<Value> {
     }
     let root = root?;
     let result = root.children.iter().find(|c| c.name.ends_with("Result"))?;
-    let v = to_json(result, sts);
-    match &v {
-        Value::Object(m) if !m.is_empty() => Some(v),
-        _ => None,
+    let mut out = Vec::with_capacity(xml.len());
+    write_json(result, sts, &mut out);
+    // Only an object with members is an answer to record.
+    if out.first() != Some(&b'{') || out.len() <= 2 {
+        return None;
     }
+    String::from_utf8(out).ok()
 }
 
-/// The `responseElements` of a JSON-protocol answer: its members with
-/// lowerCamel names, secrets left out. `None` for an empty object.
-pub fn json_response_elements(body: &str) -> Option<Value> {
+/// The `responseElements` of a JSON-protocol answer, as JSON text: its
+/// members with lowerCamel names, secrets left out. `None` for an empty
+/// object.
+pub fn json_response_elements(body: &str) -> Option<String> {
     fn walk(v: Value) -> Value {
         match v {
             Value::Object(m) => Value::Object(
@@ -185,7 +214,7 @@ pub fn json_response_elements(body: &str) -> Option<Value> {
     let v: Value = serde_json::from_str(body).ok()?;
     match walk(v) {
         Value::Object(m) if m.is_empty() => None,
-        v @ Value::Object(_) => Some(v),
+        v @ Value::Object(_) => Some(v.to_string()),
         _ => None,
     }
 }
@@ -194,6 +223,29 @@ pub fn json_response_elements(body: &str) -> Option<Value> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn query_response_elements(xml: &str, sts: bool) -> Option<Value> {
+        super::query_response_elements(xml, sts).map(|t| serde_json::from_str(&t).unwrap())
+    }
+
+    fn json_response_elements(body: &str) -> Option<Value> {
+        super::json_response_elements(body).map(|t| serde_json::from_str(&t).unwrap())
+    }
+
+    #[test]
+    fn members_keep_the_answers_order() {
+        let xml = "<R><RResult><Zeta>1</Zeta><Alpha>2</Alpha><Tags/></RResult></R>";
+        assert_eq!(
+            super::query_response_elements(xml, false).as_deref(),
+            Some(r#"{"zeta":"1","alpha":"2","tags":""}"#)
+        );
+        // Text needing escapes stays valid JSON.
+        let xml = "<R><RResult><A>q&quot;\\&#10;</A></RResult></R>";
+        assert_eq!(
+            query_response_elements(xml, false),
+            Some(json!({"a": "q\"\\\n"}))
+        );
+    }
 
     #[test]
     fn create_user_as_cloudtrail_records_it() {

@@ -612,10 +612,8 @@ async fn handle<S: Store>(
                 info: &info,
                 fallback_account: "",
             };
-            q.push(ward_core::audit::finish(
-                trail::record(&ev),
-                &seen.decisions,
-            ));
+            let (event, keys) = ward_core::audit::finish(trail::record(&ev), &seen.decisions);
+            q.push(&event, &keys);
         }
     }
     if let Some((key, service, region)) = touch {
@@ -730,8 +728,7 @@ fn dispatch_recorded<S: Store>(
             w.answer = result
                 .as_ref()
                 .ok()
-                .and_then(|body| trail::response_elements(api, action, false, body))
-                .map(|v| v.to_string());
+                .and_then(|body| trail::response_elements(api, action, false, body));
             q.push_written(w);
         }
     }

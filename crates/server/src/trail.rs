@@ -7,7 +7,7 @@
 use crate::{Api, AppState};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
-use ward_core::audit::{Additional, EventKeys, Record, Resource, UserIdentity, Written};
+use ward_core::audit::{Additional, EventKeys, Queued, Record, Resource, UserIdentity, Written};
 use ward_core::auth::{Caller, CallerKind, RequestInfo};
 use ward_core::store::Store;
 use ward_core::ApiError;
@@ -32,8 +32,8 @@ pub(crate) struct Event<'a> {
     pub access_key_id: Option<&'a str>,
     pub parameters: Value,
     pub error: Option<&'a ApiError>,
-    /// The answer's `responseElements` (JSON), when the call has them.
-    pub response: Option<Value>,
+    /// The answer's `responseElements` (JSON text), when the call has them.
+    pub response: Option<String>,
     pub request_id: &'a str,
     pub info: &'a RequestInfo,
     pub fallback_account: &'a str,
@@ -182,7 +182,7 @@ pub(crate) fn response_elements(
     action: &str,
     read_only: bool,
     body: &str,
-) -> Option<Value> {
+) -> Option<String> {
     if read_only && !ANSWERED_READS.contains(&action) {
         return None;
     }
@@ -220,7 +220,7 @@ pub(crate) fn record(e: &Event<'_>) -> ward_core::audit::Draft {
         error_code: e.error.map(|err| err.code.to_string()),
         error_message: e.error.map(|err| err.message.clone()),
         request_parameters: e.parameters.clone(),
-        response_elements: e.response.clone().unwrap_or(Value::Null),
+        response_elements: e.response.clone(),
         request_id: e.request_id.to_string(),
         event_id,
         read_only,
@@ -317,10 +317,14 @@ const BACKLOG_MAX: usize = 200_000;
 
 /// Records waiting for the appender. Requests push without waking it (a
 /// wake-up per record would cost a system call each); it takes them all
-/// every [`LINGER`].
+/// every [`LINGER`]. Records are copied into one buffer ([`Queued`]), so
+/// their memory stays on the thread that made it.
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
-    records: std::sync::Mutex<Vec<(String, EventKeys)>>,
+    records: std::sync::Mutex<Queued>,
+    /// The buffer the appender emptied last, handed back for the next
+    /// swap: the queue keeps its room, and nothing is reallocated.
+    spare: std::sync::Mutex<Queued>,
     /// Records writes committed, with their answers.
     written: std::sync::Mutex<Vec<Written>>,
 }
@@ -333,14 +337,12 @@ impl Queue {
         }
     }
 
-    pub(crate) fn push(&self, r: (String, EventKeys)) {
-        let mut r = Some(r);
+    /// Queue a request's record (copied).
+    pub(crate) fn push(&self, event: &str, keys: &EventKeys) {
         loop {
             if let Ok(mut q) = self.records.lock() {
                 if q.len() < BACKLOG_MAX {
-                    if let Some(r) = r.take() {
-                        q.push(r);
-                    }
+                    q.push(event, keys);
                     return;
                 }
             } else {
@@ -350,16 +352,23 @@ impl Queue {
         }
     }
 
-    fn take(&self) -> Vec<(String, EventKeys)> {
+    fn take(&self) -> Queued {
+        let spare = self
+            .spare
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
         self.records
             .lock()
-            .map(|mut q| {
-                // Room for as many as last time: requests push without
-                // growing the queue (and copying it) while holding its lock.
-                let room = q.len().clamp(64, BATCH_MAX);
-                std::mem::replace(&mut *q, Vec::with_capacity(room))
-            })
+            .map(|mut q| std::mem::replace(&mut *q, spare))
             .unwrap_or_default()
+    }
+
+    fn give_back(&self, mut q: Queued) {
+        q.clear();
+        if let Ok(mut s) = self.spare.lock() {
+            *s = q;
+        }
     }
 }
 
@@ -368,7 +377,15 @@ impl Queue {
 /// committed now, even those whose copy has not arrived in memory (at
 /// shutdown).
 pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, force: bool) {
-    let all = q.take();
+    let queued = q.take();
+    let all = match queued.records() {
+        Ok(all) => all,
+        Err(e) => {
+            // Only a bug could make the queue unreadable; say so loudly.
+            tracing::error!(error = %e, records = queued.len(), "queued audit records could not be read");
+            Vec::new()
+        }
+    };
     let mut written = q
         .written
         .lock()
@@ -378,7 +395,7 @@ pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, force: bool) {
     // Records waiting when the appender woke: a backlog that grows means
     // recording cannot keep up.
     metrics::gauge!("ward_audit_backlog").set((all.len() + written.len()) as f64);
-    let batches: Vec<&[(String, EventKeys)]> = if all.is_empty() {
+    let batches: Vec<&[(&str, EventKeys)]> = if all.is_empty() {
         // Still chain and index what writes committed since the last tick.
         vec![&[]]
     } else {
@@ -386,8 +403,6 @@ pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, force: bool) {
     };
     for batch in batches {
         let n = batch.len() + written.len();
-        // A batch that fails leaves the written records in the store, to be
-        // chained from there once they are older than the wait.
         let t0 = std::time::Instant::now();
         let r = st
             .iam
@@ -398,6 +413,8 @@ pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, force: bool) {
             tracing::error!(error = %e.message, records = n, "audit records could not be stored");
         }
     }
+    drop(all);
+    q.give_back(queued);
 }
 
 /// The background appender: every [`LINGER`] it stores the records waiting,

@@ -21,6 +21,7 @@
 //! record being stored, so a time range is found by binary search over
 //! sequence numbers (with [`SLACK`] seconds of tolerance).
 
+use super::record::with_answer;
 use super::{attributes_of, track_access, EventKeys, ATTRIBUTES, INDEXED};
 use crate::error::{ApiError, ApiResult};
 use crate::iam::Iam;
@@ -399,31 +400,15 @@ pub struct Written {
     pub answer: Option<String>,
 }
 
-/// The record with its `responseElements` filled in. A record is written
-/// with `"responseElements":null` between `requestParameters` and
-/// `requestID` (see [`super::Record`]); inside a JSON string a quote is
-/// escaped, so the unescaped sequence occurs only at the top level.
-fn with_answer(event: String, answer: &str) -> String {
-    const NULL: &str = ",\"responseElements\":null,";
-    match event.find(NULL) {
-        Some(i) => {
-            let (head, tail) = event.split_at(i);
-            let tail = tail.get(NULL.len()..).unwrap_or_default();
-            format!("{head},\"responseElements\":{answer},{tail}")
-        }
-        None => event,
-    }
-}
-
 /// Append events inside a write transaction: the records writes committed
 /// (`written`, handed over in memory with their answers, then those still
 /// waiting in the store past [`ANSWER_WAIT`], oldest first), then `events`,
 /// chained, in segments. A waiting row younger than that is left for its
 /// record to arrive in memory (its write committed a moment ago), unless
 /// `force`.
-pub(crate) fn append(
+pub(crate) fn append<E: AsRef<str>>(
     tx: &mut dyn TxMut,
-    events: &[(String, EventKeys)],
+    events: &[(E, EventKeys)],
     written: Vec<Written>,
     force: bool,
     now: i64,
@@ -468,7 +453,11 @@ pub(crate) fn append(
         return Ok(());
     }
     let mut head = head_of(tx)?;
-    let all: Vec<&(String, EventKeys)> = waiting.iter().chain(events).collect();
+    let all: Vec<(&str, &EventKeys)> = waiting
+        .iter()
+        .map(|(e, k)| (e.as_str(), k))
+        .chain(events.iter().map(|(e, k)| (e.as_ref(), k)))
+        .collect();
     // The chain in bytes: hex only for hashing (the chain hashes the
     // previous hash's hex text) and for the head.
     let mut prev_hex: [u8; 64] = [b'0'; 64];
@@ -502,15 +491,14 @@ pub(crate) fn append(
             prev_hex = hex32(&hash);
             head.seq = seq;
         }
-        let keys: Vec<&EventKeys> = chunk.iter().map(|(_, k)| k).collect();
+        let keys: Vec<&EventKeys> = chunk.iter().map(|(_, k)| *k).collect();
         let seg_key = key(first);
         tx.put(RECORD, &seg_key, &compress_segment(&body))?;
         index_segment(tx, &seg_key, &keys)?;
     }
     head.hash = String::from_utf8_lossy(&prev_hex).into_owned();
     tx.put(HEAD, "head", &serde_json::to_vec(&head).map_err(store_err)?)?;
-    track_access(tx, &waiting)?;
-    track_access(tx, events)
+    track_access(tx, all.iter().map(|(_, k)| *k))
 }
 
 /// A record committed with a write, waiting to be chained.
@@ -690,7 +678,7 @@ fn index_pending(tx: &mut dyn TxMut) -> Result<(), StoreError> {
             tx.delete(PENDING, seg)?;
             events.push((String::new(), keys));
         }
-        track_access(tx, &events)?;
+        track_access(tx, events.iter().map(|(_, k)| k))?;
     }
 }
 
@@ -803,16 +791,16 @@ impl<S: Store> Iam<S> {
     /// transaction.
     /// Records writes committed are chained too, without waiting for their
     /// answers.
-    pub fn record_events(&self, events: &[(String, EventKeys)]) -> ApiResult<()> {
+    pub fn record_events<E: AsRef<str>>(&self, events: &[(E, EventKeys)]) -> ApiResult<()> {
         self.record_events_with(events, Vec::new(), true)
     }
 
     /// [`Iam::record_events`], with the records writes committed, handed
     /// over in memory with their answers; unless `force`, a record still
     /// waiting in the store only is left a moment for it to arrive.
-    pub fn record_events_with(
+    pub fn record_events_with<E: AsRef<str>>(
         &self,
-        events: &[(String, EventKeys)],
+        events: &[(E, EventKeys)],
         written: Vec<Written>,
         force: bool,
     ) -> ApiResult<()> {

@@ -9,8 +9,10 @@
 //! reports every edited, deleted, inserted or reordered record.
 
 mod log;
+mod queued;
 mod record;
 
+pub use queued::Queued;
 pub use record::{Additional, Record, Resource, UserIdentity};
 
 use crate::auth::Caller;
@@ -246,19 +248,19 @@ fn remember(resources: &mut Vec<String>, r: &str) {
     resources.truncate(RESOURCES_KEPT);
 }
 
-/// Fold a batch's accesses into the last-accessed rows (one read and one
-/// write per entity, action and key the batch touched).
 fn store_err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
-pub(crate) fn track_access(
+/// Fold a batch's accesses into the last-accessed rows (one read and one
+/// write per entity, action and key the batch touched).
+pub(crate) fn track_access<'a>(
     tx: &mut dyn TxMut,
-    events: &[(String, EventKeys)],
+    events: impl IntoIterator<Item = &'a EventKeys>,
 ) -> Result<(), StoreError> {
     let mut last: BTreeMap<String, LastAccess> = BTreeMap::new();
     let mut keys: BTreeMap<&str, LastUsed> = BTreeMap::new();
-    for (_, k) in events {
+    for k in events {
         for a in &k.accesses {
             let e = last
                 .entry(format!(
@@ -566,7 +568,7 @@ mod tests {
         // The appender's next batch chains it from the store when its
         // record never arrives in memory (the draft's time is 10 s after
         // the epoch: long past, so no wait) ...
-        i.record_events_with(&[], vec![], false).unwrap();
+        i.record_events_with::<&str>(&[], vec![], false).unwrap();
         assert_eq!(i.unchained_records().unwrap(), 0);
         assert_eq!(i.verify_audit().unwrap(), (1, vec![]));
         assert_eq!(find().len(), 1);
@@ -597,13 +599,15 @@ mod tests {
         // ann's record has arrived with its answer, ben's not: ann's record
         // is chained, ben's waits (it committed a moment ago).
         a.answer = Some(r#"{"user":{"userName":"ann"}}"#.into());
-        i.record_events_with(&[], vec![a.clone()], false).unwrap();
+        i.record_events_with::<&str>(&[], vec![a.clone()], false)
+            .unwrap();
         assert_eq!(i.unchained_records().unwrap(), 1);
         // Handed over twice, or for a write that never committed: chained
         // once, or not at all.
         let mut never = b.clone();
         never.key = "not-committed".into();
-        i.record_events_with(&[], vec![a, never], false).unwrap();
+        i.record_events_with::<&str>(&[], vec![a, never], false)
+            .unwrap();
         assert_eq!(i.verify_audit().unwrap(), (1, vec![]));
         let page = i.lookup_events("111", None, None, None, 50, None).unwrap();
         assert_eq!(page.events.len(), 1);
@@ -612,7 +616,7 @@ mod tests {
         assert_eq!(v["eventID"], "e1");
         // ben's answer was that there is nothing to record.
         b.answer = None;
-        i.record_events_with(&[], vec![b], false).unwrap();
+        i.record_events_with::<&str>(&[], vec![b], false).unwrap();
         assert_eq!(i.unchained_records().unwrap(), 0);
         let page = i.lookup_events("111", None, None, None, 50, None).unwrap();
         let v: serde_json::Value = serde_json::from_str(&page.events[0]).unwrap();
@@ -624,7 +628,7 @@ mod tests {
         // Without its answer, a record is chained anyway when forced (or
         // once it is older than the wait).
         let _ = fresh(5, "cat");
-        i.record_events(&[]).unwrap();
+        i.record_events::<&str>(&[]).unwrap();
         assert_eq!(i.unchained_records().unwrap(), 0);
         assert_eq!(i.verify_audit().unwrap(), (3, vec![]));
     }

@@ -65,7 +65,10 @@ pub struct Record {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
     pub request_parameters: Value,
-    pub response_elements: Value,
+    /// The answer as CloudTrail records it, as JSON text (`None`: `null`);
+    /// spliced into the record's text by [`Record::to_json`].
+    #[serde(serialize_with = "null")]
+    pub response_elements: Option<String>,
     #[serde(rename = "requestID")]
     pub request_id: String,
     #[serde(rename = "eventID")]
@@ -136,7 +139,7 @@ impl Record {
             error_code: None,
             error_message: None,
             request_parameters: Value::Null,
-            response_elements: Value::Null,
+            response_elements: None,
             request_id: "r".into(),
             event_id: event_id.into(),
             read_only: name.starts_with("List"),
@@ -153,11 +156,45 @@ impl Record {
     pub fn to_json(&self) -> String {
         // Records are about a kilobyte: one allocation instead of doubling
         // from serde_json's small start.
-        let mut out = Vec::with_capacity(2048);
+        let mut out =
+            Vec::with_capacity(2048 + self.response_elements.as_ref().map_or(0, String::len));
         if serde_json::to_writer(&mut out, self).is_err() {
             return String::new();
         }
-        String::from_utf8(out).unwrap_or_default()
+        let text = String::from_utf8(out).unwrap_or_default();
+        match &self.response_elements {
+            Some(answer) => with_answer(text, answer),
+            None => text,
+        }
+    }
+}
+
+/// `responseElements` is written as `null` and spliced in afterwards: the
+/// answer is JSON text already, and serde_json would parse it again to
+/// embed it.
+fn null<S: serde::Serializer>(_: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_unit()
+}
+
+/// A record's text with its `responseElements` filled in. A record is
+/// written with `"responseElements":null` between `requestParameters` and
+/// `requestID` (see [`Record`]); inside a JSON string a quote is escaped,
+/// so the unescaped sequence occurs only at the top level.
+pub(crate) fn with_answer(event: String, answer: &str) -> String {
+    const NULL: &str = ",\"responseElements\":null,";
+    match event.find(NULL) {
+        Some(i) => {
+            let (head, tail) = event.split_at(i);
+            let tail = tail.get(NULL.len()..).unwrap_or_default();
+            let mut out = String::with_capacity(event.len() + answer.len());
+            out.push_str(head);
+            out.push_str(",\"responseElements\":");
+            out.push_str(answer);
+            out.push(',');
+            out.push_str(tail);
+            out
+        }
+        None => event,
     }
 }
 
@@ -195,7 +232,7 @@ mod tests {
                 error_code: None,
                 error_message: None,
                 request_parameters: serde_json::json!({"userName": "bob"}),
-                response_elements: Value::Null,
+                response_elements: None,
                 request_id: "r".into(),
                 event_id: "e".into(),
                 read_only: true,
