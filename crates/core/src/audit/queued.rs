@@ -67,18 +67,23 @@ impl Queued {
         put_str(out, event);
         put_str(out, &k.account);
         out.extend_from_slice(&k.time.to_le_bytes());
-        let attrs: Vec<(u8, &str)> = k
-            .attributes
-            .iter()
-            .filter_map(|(a, v)| {
-                let i = ATTRIBUTES.iter().position(|x| x == a)?;
-                Some((u8::try_from(i).ok()?, v.as_str()))
-            })
-            .collect();
-        out.push(u8::try_from(attrs.len()).unwrap_or(u8::MAX));
-        for (i, v) in attrs.iter().take(usize::from(u8::MAX)) {
-            out.push(*i);
+        // The count goes first; it is filled in once the attributes are.
+        let at = out.len();
+        out.push(0);
+        let mut n = 0u8;
+        for (a, v) in &k.attributes {
+            let Some(i) = ATTRIBUTES.iter().position(|x| x == a) else {
+                continue;
+            };
+            if n == u8::MAX {
+                break;
+            }
+            out.push(u8::try_from(i).unwrap_or(u8::MAX));
             put_str(out, v);
+            n += 1;
+        }
+        if let Some(c) = out.get_mut(at) {
+            *c = n;
         }
         put_str(out, &k.region);
         match &k.key_used {
