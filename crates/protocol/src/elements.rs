@@ -87,21 +87,7 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 /// An element as JSON text (members in the answer's order).
 fn write_json(n: &Node, comma: bool, out: &mut Vec<u8>) {
     if n.children.is_empty() {
-        let t = n.text.as_str();
-        if BOOLEANS.contains(&n.name.as_str()) && t.parse::<bool>().is_ok() {
-            out.extend_from_slice(t.as_bytes());
-            return;
-        }
-        if NUMBERS.contains(&n.name.as_str()) {
-            if let Ok(v) = t.parse::<i64>() {
-                out.extend_from_slice(v.to_string().as_bytes());
-                return;
-            }
-        }
-        match cloudtrail_time(t, comma) {
-            Some(time) => json_str(out, &time),
-            None => json_str(out, t),
-        }
+        leaf(&n.name, &n.text, comma, out);
         return;
     }
     if n.children.iter().all(|c| c.name == "member") {
@@ -130,6 +116,200 @@ fn write_json(n: &Node, comma: bool, out: &mut Vec<u8>) {
         write_json(c, comma, out);
     }
     out.push(b'}');
+}
+
+/// What a container being mirrored has become so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Opened, nothing inside yet: text makes it a string, a child an object.
+    Pending,
+    Object,
+    Array,
+    Text,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    kind: Kind,
+    first: bool,
+}
+
+/// `responseElements` written alongside the XML by [`crate::xml::XmlWriter`]
+/// (so the answer need not be parsed back): the same JSON
+/// [`query_response_elements`] makes of the XML, with lists known to be
+/// lists (an empty one is `[]`).
+#[derive(Debug, Clone)]
+pub(crate) struct Mirror {
+    out: Vec<u8>,
+    stack: Vec<Frame>,
+    sts: bool,
+    /// Depth inside a member left out (a secret).
+    skip: usize,
+}
+
+impl Mirror {
+    /// A mirror of a `…Result` element's members.
+    pub(crate) fn new(sts: bool) -> Mirror {
+        Mirror {
+            out: b"{".to_vec(),
+            stack: vec![Frame {
+                kind: Kind::Object,
+                first: true,
+            }],
+            sts,
+            skip: 0,
+        }
+    }
+
+    /// Whether a member named `name` is left out (it is a secret, or inside one).
+    fn skipping(&mut self, name: &str) -> bool {
+        if self.skip > 0 || SECRETS.contains(&name) {
+            self.skip += 1;
+            return true;
+        }
+        false
+    }
+
+    /// What comes before a member: its key in an object, a comma.
+    fn key(&mut self, name: &str) {
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        if top.kind == Kind::Pending {
+            self.out.push(b'{');
+            top.kind = Kind::Object;
+        }
+        if !top.first {
+            self.out.push(b',');
+        }
+        top.first = false;
+        if top.kind == Kind::Object {
+            json_str(&mut self.out, &lower_camel(name));
+            self.out.push(b':');
+        }
+    }
+
+    pub(crate) fn open(&mut self, name: &str) {
+        if self.skipping(name) {
+            return;
+        }
+        self.key(name);
+        self.stack.push(Frame {
+            kind: Kind::Pending,
+            first: true,
+        });
+    }
+
+    pub(crate) fn open_list(&mut self, name: &str) {
+        if self.skipping(name) {
+            return;
+        }
+        self.key(name);
+        self.out.push(b'[');
+        self.stack.push(Frame {
+            kind: Kind::Array,
+            first: true,
+        });
+    }
+
+    pub(crate) fn close(&mut self) {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return;
+        }
+        match self.stack.pop().map(|f| f.kind) {
+            Some(Kind::Pending) => self.out.extend_from_slice(b"\"\""),
+            Some(Kind::Object) => self.out.push(b'}'),
+            Some(Kind::Array) => self.out.push(b']'),
+            Some(Kind::Text) | None => {}
+        }
+    }
+
+    /// `<name>text</name>`.
+    pub(crate) fn element(&mut self, name: &str, text: &str) {
+        if self.skipping(name) {
+            self.skip -= 1;
+            return;
+        }
+        self.key(name);
+        leaf(name, text, self.sts, &mut self.out);
+    }
+
+    /// Text inside the element open (a list's string member).
+    pub(crate) fn text(&mut self, text: &str) {
+        if self.skip > 0 {
+            return;
+        }
+        if let Some(top) = self.stack.last_mut() {
+            if top.kind == Kind::Pending {
+                top.kind = Kind::Text;
+                leaf("", text, self.sts, &mut self.out);
+            }
+        }
+    }
+
+    /// The result's members as JSON text; `None` when it has none.
+    pub(crate) fn finish(mut self) -> Option<String> {
+        while !self.stack.is_empty() {
+            self.close();
+        }
+        if self.out.len() <= 2 {
+            return None;
+        }
+        String::from_utf8(self.out).ok()
+    }
+}
+
+thread_local! {
+    /// The next response frame on this thread mirrors its result (STS's
+    /// time format when `true`).
+    static MIRROR_NEXT: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+    /// What the last mirrored frame made.
+    static MIRRORED: std::cell::RefCell<Option<Option<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Ask the next response written on this thread ([`crate::xml::response`])
+/// to write its result as `responseElements` too; `sts` selects STS's time
+/// format. Take it with [`take_mirrored`] on the same thread.
+pub fn mirror_next_response(sts: bool) {
+    MIRROR_NEXT.with(|m| m.set(Some(sts)));
+    MIRRORED.with(|m| *m.borrow_mut() = None);
+}
+
+/// The `responseElements` the response written since
+/// [`mirror_next_response`] made (`Some(None)`: it had no members; `None`:
+/// no response was written, e.g. the call failed). Clears the request.
+pub fn take_mirrored() -> Option<Option<String>> {
+    MIRROR_NEXT.with(|m| m.set(None));
+    MIRRORED.with(|m| m.borrow_mut().take())
+}
+
+/// Whether the frame being written mirrors its result (taking the request).
+pub(crate) fn mirror_requested() -> Option<bool> {
+    MIRROR_NEXT.with(std::cell::Cell::take)
+}
+
+pub(crate) fn set_mirrored(v: Option<String>) {
+    MIRRORED.with(|m| *m.borrow_mut() = Some(v));
+}
+
+/// A leaf's value as [`write_json`] writes it.
+fn leaf(name: &str, t: &str, comma: bool, out: &mut Vec<u8>) {
+    if BOOLEANS.contains(&name) && t.parse::<bool>().is_ok() {
+        out.extend_from_slice(t.as_bytes());
+        return;
+    }
+    if NUMBERS.contains(&name) {
+        if let Ok(v) = t.parse::<i64>() {
+            out.extend_from_slice(v.to_string().as_bytes());
+            return;
+        }
+    }
+    match cloudtrail_time(t, comma) {
+        Some(time) => json_str(out, &time),
+        None => json_str(out, t),
+    }
 }
 
 /// The `responseElements` of a Query-protocol answer (`<XResponse><XResult>

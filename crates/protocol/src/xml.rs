@@ -33,6 +33,9 @@ use crate::model::{Operation, Service};
 #[derive(Debug, Default, Clone)]
 pub struct XmlWriter {
     buf: String,
+    /// The result's `responseElements`, written alongside when asked for
+    /// ([`crate::elements::mirror_next_response`]).
+    json: Option<Box<crate::elements::Mirror>>,
 }
 
 impl XmlWriter {
@@ -43,9 +46,12 @@ impl XmlWriter {
 
     /// `<name>text</name>`, text escaped.
     pub fn element(&mut self, name: &str, text: &str) -> &mut Self {
-        self.open(name);
+        self.open_xml(name);
         self.buf.push_str(&escape_text(text));
-        self.close(name);
+        self.close_xml(name);
+        if let Some(j) = &mut self.json {
+            j.element(name, text);
+        }
         self
     }
 
@@ -65,10 +71,7 @@ impl XmlWriter {
 
     /// `<name>42</name>`.
     pub fn int_element(&mut self, name: &str, value: i64) -> &mut Self {
-        self.open(name);
-        let _ = write!(self.buf, "{value}");
-        self.close(name);
-        self
+        self.element(name, &value.to_string())
     }
 
     /// [`XmlWriter::int_element`] when `Some`.
@@ -133,17 +136,23 @@ impl XmlWriter {
         I: IntoIterator<Item = T>,
     {
         let mut items = items.into_iter().peekable();
+        if let Some(j) = &mut self.json {
+            j.open_list(name);
+        }
         if items.peek().is_none() {
-            self.empty(name);
-            return self;
+            self.empty_xml(name);
+        } else {
+            self.open_xml(name);
+            for it in items {
+                self.open("member");
+                item(self, it);
+                self.close("member");
+            }
+            self.close_xml(name);
         }
-        self.open(name);
-        for it in items {
-            self.open("member");
-            item(self, it);
-            self.close("member");
+        if let Some(j) = &mut self.json {
+            j.close();
         }
-        self.close(name);
         self
     }
 
@@ -167,18 +176,24 @@ impl XmlWriter {
         V: AsRef<str>,
     {
         let mut entries = entries.into_iter().peekable();
+        if let Some(j) = &mut self.json {
+            j.open_list(name);
+        }
         if entries.peek().is_none() {
-            self.empty(name);
-            return self;
+            self.empty_xml(name);
+        } else {
+            self.open_xml(name);
+            for (k, v) in entries {
+                self.open("entry");
+                self.element("key", k.as_ref());
+                self.element("value", v.as_ref());
+                self.close("entry");
+            }
+            self.close_xml(name);
         }
-        self.open(name);
-        for (k, v) in entries {
-            self.open("entry");
-            self.element("key", k.as_ref());
-            self.element("value", v.as_ref());
-            self.close("entry");
+        if let Some(j) = &mut self.json {
+            j.close();
         }
-        self.close(name);
         self
     }
 
@@ -186,15 +201,25 @@ impl XmlWriter {
     /// opened with [`XmlWriter::nested`] or a list item).
     pub fn text(&mut self, text: &str) -> &mut Self {
         self.buf.push_str(&escape_text(text));
+        if let Some(j) = &mut self.json {
+            j.text(text);
+        }
         self
     }
 
     /// `<name/>`.
     pub fn empty(&mut self, name: &str) -> &mut Self {
+        self.empty_xml(name);
+        if let Some(j) = &mut self.json {
+            j.element(name, "");
+        }
+        self
+    }
+
+    fn empty_xml(&mut self, name: &str) {
         self.buf.push('<');
         self.buf.push_str(name);
         self.buf.push_str("/>");
-        self
     }
 
     /// What has been written so far.
@@ -208,12 +233,26 @@ impl XmlWriter {
     }
 
     fn open(&mut self, name: &str) {
+        self.open_xml(name);
+        if let Some(j) = &mut self.json {
+            j.open(name);
+        }
+    }
+
+    fn close(&mut self, name: &str) {
+        self.close_xml(name);
+        if let Some(j) = &mut self.json {
+            j.close();
+        }
+    }
+
+    fn open_xml(&mut self, name: &str) {
         self.buf.push('<');
         self.buf.push_str(name);
         self.buf.push('>');
     }
 
-    fn close(&mut self, name: &str) {
+    fn close_xml(&mut self, name: &str) {
         self.buf.push_str("</");
         self.buf.push_str(name);
         self.buf.push('>');
@@ -269,7 +308,17 @@ fn frame(
     w.buf.push_str("\">");
     if let Some(result) = result {
         let wrapper = format!("{action}Result");
-        w.nested(&wrapper, result);
+        w.open_xml(&wrapper);
+        // The result's members are what CloudTrail records of the answer.
+        let mirror = crate::elements::mirror_requested();
+        w.json = mirror.map(|sts| Box::new(crate::elements::Mirror::new(sts)));
+        result(&mut w);
+        if let Some(j) = w.json.take() {
+            crate::elements::set_mirrored(j.finish());
+        }
+        w.close_xml(&wrapper);
+    } else if crate::elements::mirror_requested().is_some() {
+        crate::elements::set_mirrored(None);
     }
     w.nested("ResponseMetadata", |w| {
         w.element("RequestId", request_id);
@@ -385,6 +434,94 @@ mod tests {
     )]
 
     use super::*;
+
+    /// The response and what its mirror made, with the mirror asked for.
+    fn mirrored(sts: bool, result: impl FnOnce(&mut XmlWriter)) -> (String, Option<String>) {
+        crate::elements::mirror_next_response(sts);
+        let xml = response("ns", "Op", "rid", result);
+        (
+            xml,
+            crate::elements::take_mirrored().expect("a frame was written"),
+        )
+    }
+
+    #[test]
+    fn the_mirror_writes_what_parsing_the_answer_makes() {
+        type Case = (bool, Box<dyn Fn(&mut XmlWriter)>);
+        let cases: Vec<Case> = vec![
+            (
+                false,
+                Box::new(|w| {
+                    w.nested("User", |w| {
+                        w.element("Path", "/")
+                            .element("UserName", "Bob & <Al>")
+                            .timestamp_element("CreateDate", 1_395_695_519)
+                            .list("Tags", [("team", "a\"b")], |w, (k, v)| {
+                                w.element("Key", k).element("Value", v);
+                            });
+                    });
+                }),
+            ),
+            (
+                false,
+                Box::new(|w| {
+                    w.nested("AccessKey", |w| {
+                        w.element("AccessKeyId", "AKIAX")
+                            .element("SecretAccessKey", "s3cr3t")
+                            .element("Status", "Active");
+                    });
+                }),
+            ),
+            (
+                true,
+                Box::new(|w| {
+                    w.nested("Credentials", |w| {
+                        w.element("AccessKeyId", "ASIAX")
+                            .element("SecretAccessKey", "s")
+                            .element("SessionToken", "tok")
+                            .timestamp_millis_element("Expiration", 1_722_588_300_000);
+                    })
+                    .int_element("PackedPolicySize", 4)
+                    .bool_element("IsDefaultVersion", true)
+                    .string_list("Names", ["a", "b"])
+                    .policy_element("PolicyDocument", r#"{"Version":"2012-10-17"}"#);
+                }),
+            ),
+            (
+                false,
+                Box::new(|w| {
+                    w.nested("VirtualMFADevice", |w| {
+                        w.element("SerialNumber", "arn:x")
+                            .element("Base32StringSeed", "SEED")
+                            .nested("User", |w| {
+                                w.element("UserName", "u");
+                            });
+                    });
+                }),
+            ),
+        ];
+        for (sts, case) in &cases {
+            let (xml, mirror) = mirrored(*sts, |w| case(w));
+            let parsed = crate::elements::query_response_elements(&xml, *sts);
+            assert_eq!(mirror, parsed, "{xml}");
+            assert!(!xml.contains("s3cr3t") || !mirror.as_deref().unwrap_or("").contains("s3cr3t"));
+        }
+        // Lists are known to be lists: an empty one is [], not "".
+        let (_, m) = mirrored(false, |w| {
+            w.list("Tags", Vec::<&str>::new(), |_, _| {});
+        });
+        assert_eq!(m.as_deref(), Some(r#"{"tags":[]}"#));
+        // A result without members, or no result at all: nothing.
+        assert_eq!(mirrored(false, |_| {}).1, None);
+        crate::elements::mirror_next_response(false);
+        let _ = empty_response("ns", "Op", "rid");
+        assert_eq!(crate::elements::take_mirrored(), Some(None));
+        // Not asked for: nothing is mirrored, and nothing is left over.
+        let _ = response("ns", "Op", "rid", |w| {
+            w.element("A", "b");
+        });
+        assert_eq!(crate::elements::take_mirrored(), None);
+    }
 
     #[test]
     fn frame_with_result() {

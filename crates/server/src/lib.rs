@@ -199,6 +199,9 @@ pub(crate) struct Seen {
     recorded: bool,
     /// The decisions authorization made while serving the call.
     decisions: Vec<ward_core::audit::Noted>,
+    /// The answer's `responseElements` as its XML was written (`Some(None)`:
+    /// it has none); `None`: not mirrored.
+    response: Option<Option<String>>,
 }
 
 /// The axum application. Serve it with
@@ -563,7 +566,7 @@ async fn handle<S: Store>(
         Api::Query(Service::Iam)
     };
     let read_only = call.as_ref().map_or(true, Call::is_read_only);
-    let ((api, action, result, touch), seen) = if read_only && !st.config.emulator {
+    let ((api, action, result, touch), mut seen) = if read_only && !st.config.emulator {
         process(
             &st, &method, &uri, &headers, &body, call, fallback, source_ip, &rid,
         )
@@ -604,10 +607,11 @@ async fn handle<S: Store>(
                 access_key_id: seen.access_key_id.as_deref(),
                 parameters: seen.parameters,
                 error: result.as_ref().err(),
-                response: result
-                    .as_ref()
-                    .ok()
-                    .and_then(|body| trail::response_elements(api, &action, read_only, body)),
+                response: match (&result, seen.response.take()) {
+                    (Ok(_), Some(mirrored)) => mirrored,
+                    (Ok(body), None) => trail::response_elements(api, &action, read_only, body),
+                    (Err(_), _) => None,
+                },
                 request_id: &rid,
                 info: &info,
                 fallback_account: "",
@@ -703,6 +707,19 @@ fn dispatch_recorded<S: Store>(
     seen: &mut Seen,
 ) -> Result<String, ApiError> {
     let with_write = st.auditing() && !call.is_read_only();
+    // The answer's `responseElements`, written with the XML (taken below,
+    // on this thread, whatever the outcome).
+    let mirror = match api {
+        Api::Query(service)
+            if st.auditing() && trail::wants_elements(action, call.is_read_only()) =>
+        {
+            ward_protocol::elements::mirror_next_response(
+                service == ward_protocol::model::Service::Sts,
+            );
+            true
+        }
+        _ => false,
+    };
     if with_write {
         ward_core::audit::set_pending(trail::record(&trail::Event {
             api,
@@ -719,16 +736,20 @@ fn dispatch_recorded<S: Store>(
         let _ = ward_core::audit::take_committed();
     }
     let result = dispatch(st, api, call, caller, info, rid);
+    if mirror {
+        seen.response = ward_protocol::elements::take_mirrored();
+    }
     if with_write {
         // Still waiting: no write committed it; the edge records the outcome.
         seen.recorded = ward_core::audit::take_pending().is_none();
         // Committed: its answer follows it to the appender, which chains the
         // record with it as `responseElements`.
         if let (Some(mut w), Some(q)) = (ward_core::audit::take_committed(), st.audit.get()) {
-            w.answer = result
-                .as_ref()
-                .ok()
-                .and_then(|body| trail::response_elements(api, action, false, body));
+            w.answer = match (&result, seen.response.take()) {
+                (Ok(_), Some(mirrored)) => mirrored,
+                (Ok(body), None) => trail::response_elements(api, action, false, body),
+                (Err(_), _) => None,
+            };
             q.push_written(w);
         }
     }

@@ -173,6 +173,12 @@ const ANSWERED_READS: &[&str] = &[
     "GetFederationToken",
 ];
 
+/// Whether CloudTrail records the answer of `action`: a call that changes
+/// something, or one of the STS calls that issue credentials.
+pub(crate) fn wants_elements(action: &str, read_only: bool) -> bool {
+    !read_only || ANSWERED_READS.contains(&action)
+}
+
 /// What CloudTrail records of a successful answer as `responseElements`:
 /// the answer of a call that changes something (and of the STS calls that
 /// issue credentials), secrets left out; `None` for reads and for answers
@@ -183,7 +189,7 @@ pub(crate) fn response_elements(
     read_only: bool,
     body: &str,
 ) -> Option<String> {
-    if read_only && !ANSWERED_READS.contains(&action) {
+    if !wants_elements(action, read_only) {
         return None;
     }
     match api {
