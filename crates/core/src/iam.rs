@@ -1203,6 +1203,31 @@ impl<S: Store> Iam<S> {
         })
     }
 
+    /// The ARN a user, group, role or instance profile is authorized on:
+    /// the stored one, with its path (`arn:aws:iam::ACCOUNT:role/app/name`,
+    /// the Service Authorization Reference's `${RoleNameWithPath}`); for an
+    /// entity that does not exist, the ARN its name alone gives (the call
+    /// is authorized before it fails, as AWS does). `what`: `user`,
+    /// `group`, `role`, `instance-profile`.
+    pub fn entity_arn(&self, account: &str, what: &str, name: &str) -> ApiResult<String> {
+        let stored = self.store.read(|tx| -> ApiResult<Option<String>> {
+            Ok(match what {
+                "user" => get::<User>(tx, kind::USER, &key2(account, name))?.map(|u| u.arn),
+                "group" => get::<Group>(tx, kind::GROUP, &key2(account, name))?.map(|g| g.arn),
+                "role" => get::<Role>(tx, kind::ROLE, &key2(account, name))?.map(|r| r.arn),
+                "instance-profile" => {
+                    get::<InstanceProfile>(tx, kind::INSTANCE_PROFILE, &key2(account, name))?
+                        .map(|ip| ip.arn)
+                }
+                _ => None,
+            })
+        })?;
+        Ok(
+            stored
+                .unwrap_or_else(|| format!("arn:{}:iam::{account}:{what}/{name}", self.partition)),
+        )
+    }
+
     pub fn add_user_to_group(&self, account: &str, group: &str, user: &str) -> ApiResult<()> {
         self.write(|tx| {
             let g = self.group_in(tx, account, group)?;

@@ -251,6 +251,9 @@ fn sts<S: Store>(
             w.element("Account", &caller.account);
             w.element("Arn", &caller.arn);
         })),
+        // No permission is needed, and policies cannot refuse it: "You
+        // cannot use policies to control authentication operations"
+        // (<https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_getsessiontoken.html>).
         "GetSessionToken" => {
             let d = p
                 .get_i64("DurationSeconds")
@@ -272,6 +275,10 @@ fn sts<S: Store>(
         }
         "GetAccessKeyInfo" => {
             let id = req(p, "AccessKeyId")?;
+            // An action with no resource type in the Service Authorization
+            // Reference: authorized on `*`.
+            st.iam
+                .authorize(caller, "sts:GetAccessKeyInfo", "*", &[], None, info)?;
             let account = st
                 .iam
                 .access_key(id)?
@@ -347,11 +354,7 @@ fn iam<S: Store>(
         r
     };
     let now = info.now;
-    let user_arn = |name: &str| -> Result<String, ApiError> {
-        Ok(i.get_user(a, name)
-            .map(|u| u.arn)
-            .unwrap_or_else(|_| iam_arn(a, "user/", "", name)))
-    };
+    let user_arn = |name: &str| i.entity_arn(a, "user", name);
     // An operation on "the caller's own user" when UserName is absent.
     let target_user = |p: &Params| -> Result<Option<String>, ApiError> {
         Ok(match p.get("UserName") {
@@ -549,7 +552,7 @@ fn iam<S: Store>(
         }
         "GetGroup" => {
             let name = req(p, "GroupName")?;
-            authz(&iam_arn(a, "group/", "", name), vec![])?;
+            authz(&i.entity_arn(a, "group", name)?, vec![])?;
             let (g, users) = i.get_group(a, name)?;
             Ok(response(ns, action, rid, |w| {
                 w.nested("Group", |w| write_group(w, &g));
@@ -578,7 +581,7 @@ fn iam<S: Store>(
         "AddUserToGroup" | "RemoveUserFromGroup" => {
             let g = req(p, "GroupName")?;
             let u = req(p, "UserName")?;
-            authz(&iam_arn(a, "group/", "", g), vec![])?;
+            authz(&i.entity_arn(a, "group", g)?, vec![])?;
             if action == "AddUserToGroup" {
                 i.add_user_to_group(a, g, u)?;
             } else {
@@ -588,7 +591,7 @@ fn iam<S: Store>(
         }
         "DeleteGroup" => {
             let g = req(p, "GroupName")?;
-            authz(&iam_arn(a, "group/", "", g), vec![])?;
+            authz(&i.entity_arn(a, "group", g)?, vec![])?;
             i.delete_group(a, g)?;
             Ok(empty_response(ns, action, rid))
         }
@@ -644,13 +647,13 @@ fn iam<S: Store>(
         }
         "UpdateAssumeRolePolicy" => {
             let name = req(p, "RoleName")?;
-            authz(&iam_arn(a, "role/", "", name), vec![])?;
+            authz(&i.entity_arn(a, "role", name)?, vec![])?;
             i.update_assume_role_policy(a, name, req(p, "PolicyDocument")?)?;
             Ok(empty_response(ns, action, rid))
         }
         "DeleteRole" => {
             let name = req(p, "RoleName")?;
-            authz(&iam_arn(a, "role/", "", name), vec![])?;
+            authz(&i.entity_arn(a, "role", name)?, vec![])?;
             i.delete_role(a, name)?;
             Ok(empty_response(ns, action, rid))
         }
@@ -770,7 +773,10 @@ fn iam<S: Store>(
             let (e, key, what) = entity_of(action);
             let name = req(p, key)?;
             let arn = req(p, "PolicyArn")?;
-            authz(&iam_arn(a, what, "/", name), ctx(&[("iam:PolicyARN", arn)]))?;
+            authz(
+                &i.entity_arn(a, what, name)?,
+                ctx(&[("iam:PolicyARN", arn)]),
+            )?;
             if action.starts_with("Attach") {
                 i.attach_policy(a, e, name, arn)?;
             } else {
@@ -781,7 +787,7 @@ fn iam<S: Store>(
         "ListAttachedUserPolicies" | "ListAttachedGroupPolicies" | "ListAttachedRolePolicies" => {
             let (e, key, what) = entity_of(action);
             let name = req(p, key)?;
-            authz(&iam_arn(a, what, "/", name), vec![])?;
+            authz(&i.entity_arn(a, what, name)?, vec![])?;
             let list = i.list_attached(a, e, name)?;
             Ok(response(ns, action, rid, |w| {
                 w.list("AttachedPolicies", &list, |w, (n, arn)| {
@@ -795,14 +801,14 @@ fn iam<S: Store>(
         "PutUserPolicy" | "PutGroupPolicy" | "PutRolePolicy" => {
             let (e, key, what) = entity_of(action);
             let name = req(p, key)?;
-            authz(&iam_arn(a, what, "/", name), vec![])?;
+            authz(&i.entity_arn(a, what, name)?, vec![])?;
             i.put_inline(a, e, name, req(p, "PolicyName")?, req(p, "PolicyDocument")?)?;
             Ok(empty_response(ns, action, rid))
         }
         "GetUserPolicy" | "GetGroupPolicy" | "GetRolePolicy" => {
             let (e, key, what) = entity_of(action);
             let name = req(p, key)?;
-            authz(&iam_arn(a, what, "/", name), vec![])?;
+            authz(&i.entity_arn(a, what, name)?, vec![])?;
             let pol = i.get_inline(a, e, name, req(p, "PolicyName")?)?;
             Ok(response(ns, action, rid, |w| {
                 w.element(key, name);
@@ -813,7 +819,7 @@ fn iam<S: Store>(
         "ListUserPolicies" | "ListGroupPolicies" | "ListRolePolicies" => {
             let (e, key, what) = entity_of(action);
             let name = req(p, key)?;
-            authz(&iam_arn(a, what, "/", name), vec![])?;
+            authz(&i.entity_arn(a, what, name)?, vec![])?;
             let names = i.list_inline(a, e, name)?;
             Ok(response(ns, action, rid, |w| {
                 w.string_list("PolicyNames", names.iter().map(String::as_str));
@@ -823,7 +829,7 @@ fn iam<S: Store>(
         "DeleteUserPolicy" | "DeleteGroupPolicy" | "DeleteRolePolicy" => {
             let (e, key, what) = entity_of(action);
             let name = req(p, key)?;
-            authz(&iam_arn(a, what, "/", name), vec![])?;
+            authz(&i.entity_arn(a, what, name)?, vec![])?;
             i.delete_inline(a, e, name, req(p, "PolicyName")?)?;
             Ok(empty_response(ns, action, rid))
         }
@@ -842,13 +848,13 @@ fn iam<S: Store>(
             let extra = arn
                 .map(|b| ctx(&[("iam:PermissionsBoundary", b)]))
                 .unwrap_or_default();
-            authz(&iam_arn(a, what, "/", name), extra)?;
+            authz(&i.entity_arn(a, what, name)?, extra)?;
             i.set_boundary(a, e, name, arn)?;
             Ok(empty_response(ns, action, rid))
         }
         "UpdateRole" | "UpdateRoleDescription" => {
             let name = req(p, "RoleName")?;
-            authz(&iam_arn(a, "role/", "", name), vec![])?;
+            authz(&i.entity_arn(a, "role", name)?, vec![])?;
             let r = i.update_role(
                 a,
                 name,
@@ -1517,7 +1523,7 @@ fn iam<S: Store>(
         }
         "GetInstanceProfile" => {
             let name = req(p, "InstanceProfileName")?;
-            authz(&iam_arn(a, "instance-profile/", "", name), vec![])?;
+            authz(&i.entity_arn(a, "instance-profile", name)?, vec![])?;
             let (ip, roles) = i.get_instance_profile(a, name)?;
             Ok(response(ns, action, rid, |w| {
                 w.nested("InstanceProfile", |w| {
@@ -1549,7 +1555,7 @@ fn iam<S: Store>(
         }
         "ListInstanceProfilesForRole" => {
             let role = req(p, "RoleName")?;
-            authz(&iam_arn(a, "role/", "", role), vec![])?;
+            authz(&i.entity_arn(a, "role", role)?, vec![])?;
             let full = i.instance_profiles_for_role(a, role)?;
             Ok(response(ns, action, rid, |w| {
                 w.list("InstanceProfiles", &full, |w, (ip, roles)| {
@@ -1561,7 +1567,7 @@ fn iam<S: Store>(
         "AddRoleToInstanceProfile" | "RemoveRoleFromInstanceProfile" => {
             let name = req(p, "InstanceProfileName")?;
             let role = req(p, "RoleName")?;
-            authz(&iam_arn(a, "instance-profile/", "", name), vec![])?;
+            authz(&i.entity_arn(a, "instance-profile", name)?, vec![])?;
             if action.starts_with("Add") {
                 // Putting a role on an instance profile passes it to the workloads that carry it.
                 let r = i.get_role(a, role)?;
@@ -1581,7 +1587,7 @@ fn iam<S: Store>(
         }
         "DeleteInstanceProfile" => {
             let name = req(p, "InstanceProfileName")?;
-            authz(&iam_arn(a, "instance-profile/", "", name), vec![])?;
+            authz(&i.entity_arn(a, "instance-profile", name)?, vec![])?;
             i.delete_instance_profile(a, name)?;
             Ok(empty_response(ns, action, rid))
         }

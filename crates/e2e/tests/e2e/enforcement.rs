@@ -258,3 +258,129 @@ async fn sigv4_wrong_secret_and_unknown_key() {
     // The right secret works.
     w.root_iam().list_users().send().await.unwrap();
 }
+
+/// Calls on a user, group, role or instance profile are authorized on its
+/// ARN with its path, as the Service Authorization Reference gives the
+/// resource types (`role/${RoleNameWithPath}`, ...):
+/// <https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html>.
+/// So a policy scoped to a path reaches what is on it, and only that.
+#[tokio::test]
+async fn calls_on_an_entity_are_authorized_on_its_arn_with_its_path() {
+    let w = Ward::start();
+    let root = w.root_iam();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    for (role, path) in [("web", "/app/"), ("db", "/data/")] {
+        root.create_role()
+            .role_name(role)
+            .path(path)
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .unwrap();
+    }
+    root.create_group()
+        .group_name("ops")
+        .path("/app/")
+        .send()
+        .await
+        .unwrap();
+    root.create_user()
+        .user_name("svc")
+        .path("/app/")
+        .send()
+        .await
+        .unwrap();
+    root.create_instance_profile()
+        .instance_profile_name("web-profile")
+        .path("/app/")
+        .send()
+        .await
+        .unwrap();
+    let gus = w.user_with_key("gus").await;
+    w.put_user_policy(
+        "gus",
+        "app-only",
+        &allow(
+            &[
+                "iam:PutRolePolicy",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:PutGroupPolicy",
+                "iam:GetGroup",
+                "iam:ListUserPolicies",
+                "iam:GetInstanceProfile",
+            ],
+            &arn("*/app/*"),
+        ),
+    )
+    .await;
+    let iam = w.iam(&gus);
+    let inline = allow(&["iam:GetUser"], "*");
+    iam.put_role_policy()
+        .role_name("web")
+        .policy_name("p")
+        .policy_document(&inline)
+        .send()
+        .await
+        .unwrap();
+    iam.update_assume_role_policy()
+        .role_name("web")
+        .policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    iam.put_group_policy()
+        .group_name("ops")
+        .policy_name("p")
+        .policy_document(&inline)
+        .send()
+        .await
+        .unwrap();
+    iam.get_group().group_name("ops").send().await.unwrap();
+    iam.list_user_policies()
+        .user_name("svc")
+        .send()
+        .await
+        .unwrap();
+    iam.get_instance_profile()
+        .instance_profile_name("web-profile")
+        .send()
+        .await
+        .unwrap();
+    // Off the path: denied, on the ARN with the role's own path.
+    assert_error(
+        iam.put_role_policy()
+            .role_name("db")
+            .policy_name("p")
+            .policy_document(&inline)
+            .send()
+            .await,
+        "AccessDenied",
+        &denied(
+            "gus",
+            "iam:PutRolePolicy",
+            &arn("role/data/db"),
+            "because no identity-based policy allows the iam:PutRolePolicy action",
+        ),
+    );
+    // A Deny on the path reaches the role too.
+    w.put_user_policy(
+        "gus",
+        "not-web",
+        &deny(&["iam:UpdateAssumeRolePolicy"], &arn("role/app/web")),
+    )
+    .await;
+    assert_error(
+        iam.update_assume_role_policy()
+            .role_name("web")
+            .policy_document(trust)
+            .send()
+            .await,
+        "AccessDenied",
+        &denied(
+            "gus",
+            "iam:UpdateAssumeRolePolicy",
+            &arn("role/app/web"),
+            "with an explicit deny in an identity-based policy",
+        ),
+    );
+}

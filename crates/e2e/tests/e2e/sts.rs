@@ -469,3 +469,47 @@ async fn roles_may_not_be_assumed_by_root() {
         "Roles may not be assumed by root accounts.",
     );
 }
+
+/// `GetAccessKeyInfo` answers the account a key belongs to; it is an
+/// action like any other (`sts:GetAccessKeyInfo`, no resource type in the
+/// Service Authorization Reference, so on `*`:
+/// <https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecuritytokenservice.html>),
+/// whereas `GetSessionToken` needs no permission at all.
+#[tokio::test]
+async fn get_access_key_info_needs_its_permission() {
+    let w = Ward::start();
+    let kim = w.user_with_key("kim").await;
+    let out = w
+        .root_sts()
+        .get_access_key_info()
+        .access_key_id(&kim.access_key_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.account(), Some(ACCOUNT));
+    assert_error(
+        w.sts(&kim)
+            .get_access_key_info()
+            .access_key_id(&w.root.access_key_id)
+            .send()
+            .await,
+        "AccessDenied",
+        &format!(
+            "User: {} is not authorized to perform: sts:GetAccessKeyInfo on resource: * \
+             because no identity-based policy allows the sts:GetAccessKeyInfo action",
+            arn("user/kim")
+        ),
+    );
+    w.put_user_policy("kim", "keys", &allow(&["sts:GetAccessKeyInfo"], "*"))
+        .await;
+    let out = w
+        .sts(&kim)
+        .get_access_key_info()
+        .access_key_id(&w.root.access_key_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.account(), Some(ACCOUNT));
+    // No policy is needed for a session token.
+    w.sts(&kim).get_session_token().send().await.unwrap();
+}
