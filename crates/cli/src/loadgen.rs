@@ -45,6 +45,11 @@ pub struct LoadArgs {
     /// the audit trail off and on, and print what recording keeps.
     #[arg(long)]
     compare_audit: bool,
+    /// Rounds of `--compare-audit` per scenario (each server once a
+    /// round, alternating which goes first): more rounds, a steadier
+    /// median on a noisy machine.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=99))]
+    rounds: u32,
     /// Sign every request afresh, as an SDK does (the load generator then
     /// spends more of the machine's CPU), instead of resending a request
     /// identical to the one before as it was signed.
@@ -298,11 +303,6 @@ fn row(name: &str, conns: usize, s: &Stats) {
     );
 }
 
-/// Rounds of `--compare-audit`: each scenario runs this many times on each
-/// server, alternating which goes first, so the machine's drift (other
-/// tenants, CPU steal) falls on both alike.
-const ROUNDS: usize = 5;
-
 /// `--compare-audit`: two servers up at once, one recording and one not,
 /// driven in turns; per scenario the median req/s of each and the median of
 /// the rounds' ratios.
@@ -311,7 +311,8 @@ fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
     let on = Server::start(true)?;
     let client_rt = client_runtime()?;
     println!(
-        "ward bench-server --compare-audit: {ROUNDS} rounds of {} s per server and scenario, servers on {} (audit off) and {} (audit on), 2 worker threads each, SQLite with synchronous=FULL, {}",
+        "ward bench-server --compare-audit: {} rounds of {} s per server and scenario, servers on {} (audit off) and {} (audit on), 2 worker threads each, SQLite with synchronous=FULL, {}",
+        args.rounds,
         args.seconds,
         off.addr,
         on.addr,
@@ -339,7 +340,10 @@ fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
     };
     for (name, conns) in scenarios(args) {
         let (mut a, mut b, mut kept) = (Vec::new(), Vec::new(), Vec::new());
-        for round in 0..ROUNDS {
+        // Each scenario runs `rounds` times on each server, alternating
+        // which goes first, so the machine's drift (other tenants, CPU
+        // steal) falls on both alike.
+        for round in 0..args.rounds {
             let mut pair = [None, None];
             for first_on in [round % 2 == 1, round % 2 == 0] {
                 let server = if first_on { &on } else { &off };
