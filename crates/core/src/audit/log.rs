@@ -238,16 +238,15 @@ fn encode_into(out: &mut Vec<u8>, seq: u64, prev: &[u8; 32], hash: &[u8; 32], ev
 /// A segment body (records as [`encode_into`] appends them) compressed in
 /// the [`SEGMENT_LZ4`] layout.
 fn compress_segment(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + 4 + lz4_flex::block::get_maximum_output_size(body.len()));
+    // Compressed into a buffer of its own first: the crate fills one it
+    // allocates without zeroing it, where a buffer of ours would be zeroed
+    // at the worst case's size (the body's, and more) only to be cut to a
+    // fifth of it.
+    let packed = lz4_flex::block::compress(body);
+    let mut out = Vec::with_capacity(2 + 4 + packed.len());
     out.extend_from_slice(SEGMENT_LZ4);
     out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
-    let at = out.len();
-    out.resize(at + lz4_flex::block::get_maximum_output_size(body.len()), 0);
-    let n = out
-        .get_mut(at..)
-        .and_then(|b| lz4_flex::block::compress_into(body, b).ok())
-        .unwrap_or(0);
-    out.truncate(at + n);
+    out.extend_from_slice(&packed);
     out
 }
 
