@@ -350,7 +350,26 @@ pub fn escape_attr(s: &str) -> Cow<'_, str> {
     escape(s, true)
 }
 
+/// Whether `s` is ASCII with nothing to escape: the usual answer (names,
+/// ids, ARNs, times), found by a fold without an early exit, which the
+/// compiler turns into a check of many bytes at once.
+fn plain_ascii(s: &str, attr: bool) -> bool {
+    !s.bytes().fold(false, |found, b| {
+        found
+            | (b >= 0x80)
+            | (b == b'&')
+            | (b == b'<')
+            | (b == b'>')
+            | (b == b'"')
+            | (b == b'\'')
+            | ((b < 0x20) & (attr | ((b != b'\t') & (b != b'\n'))))
+    })
+}
+
 fn escape(s: &str, attr: bool) -> Cow<'_, str> {
+    if plain_ascii(s, attr) {
+        return Cow::Borrowed(s);
+    }
     if !s
         .chars()
         .any(|c| needs_escape(c) || (attr && matches!(c, '\t' | '\n')))
@@ -443,6 +462,37 @@ mod tests {
             xml,
             crate::elements::take_mirrored().expect("a frame was written"),
         )
+    }
+
+    /// The quick check says "nothing to escape" exactly when the
+    /// character-by-character one does, for every ASCII string of up to two
+    /// characters (and never for a non-ASCII one, which the slow check
+    /// decides).
+    #[test]
+    fn the_quick_escape_check_agrees_with_the_full_one() {
+        let slow = |s: &str, attr: bool| {
+            !s.chars()
+                .any(|c| needs_escape(c) || (attr && matches!(c, '\t' | '\n')))
+        };
+        for attr in [false, true] {
+            for a in 0u8..128 {
+                for b in 0u8..128 {
+                    let s = String::from_utf8(vec![a, b]).unwrap();
+                    assert_eq!(plain_ascii(&s, attr), slow(&s, attr), "{s:?} attr={attr}");
+                    let one = &s[..1];
+                    assert_eq!(plain_ascii(one, attr), slow(one, attr), "{one:?}");
+                }
+            }
+            for s in ["é", "名前", "a\u{FFFE}", "\u{10000}x"] {
+                assert!(!plain_ascii(s, attr));
+            }
+        }
+        assert_eq!(
+            escape_text("plain-name_1/x"),
+            Cow::Borrowed("plain-name_1/x")
+        );
+        assert_eq!(escape_text("a<b&c"), "a&lt;b&amp;c");
+        assert_eq!(escape_attr("a\tb"), "a&#9;b");
     }
 
     #[test]
