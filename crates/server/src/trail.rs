@@ -401,7 +401,7 @@ pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, force: bool) {
     // Records waiting when the appender woke: a backlog that grows means
     // recording cannot keep up.
     metrics::gauge!("ward_audit_backlog").set((all.len() + written.len()) as f64);
-    let batches: Vec<&[(&str, EventKeys)]> = if all.is_empty() {
+    let batches: Vec<&[(&[u8], EventKeys)]> = if all.is_empty() {
         // Still chain and index what writes committed since the last tick.
         vec![&[]]
     } else {

@@ -197,16 +197,16 @@ pub(crate) fn key(seq: u64) -> String {
 }
 
 pub fn chain_hash(prev: &str, seq: u64, event: &str) -> String {
-    hex::encode(chain_digest(prev.as_bytes(), seq, event))
+    hex::encode(chain_digest(prev.as_bytes(), seq, event.as_bytes()))
 }
 
 /// [`chain_hash`] as bytes, from the previous hash's hex text.
-fn chain_digest(prev_hex: &[u8], seq: u64, event: &str) -> [u8; 32] {
+fn chain_digest(prev_hex: &[u8], seq: u64, event: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(prev_hex);
     let mut n = itoa::Buffer::new();
     h.update(n.format(seq).as_bytes());
-    h.update(event.as_bytes());
+    h.update(event);
     h.finalize().into()
 }
 
@@ -225,14 +225,14 @@ fn hex32(b: &[u8; 32]) -> [u8; 64] {
 
 /// A record in the [`RAW`] layout, appended to a segment body being built
 /// (its length, then its bytes).
-fn encode_into(out: &mut Vec<u8>, seq: u64, prev: &[u8; 32], hash: &[u8; 32], event: &str) {
+fn encode_into(out: &mut Vec<u8>, seq: u64, prev: &[u8; 32], hash: &[u8; 32], event: &[u8]) {
     let len = u32::try_from(2 + 8 + 64 + event.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(RAW);
     out.extend_from_slice(&seq.to_be_bytes());
     out.extend_from_slice(prev);
     out.extend_from_slice(hash);
-    out.extend_from_slice(event.as_bytes());
+    out.extend_from_slice(event);
 }
 
 /// A segment body (records as [`encode_into`] appends them) compressed in
@@ -405,7 +405,7 @@ pub struct Written {
 /// chained, in segments. A waiting row younger than that is left for its
 /// record to arrive in memory (its write committed a moment ago), unless
 /// `force`.
-pub(crate) fn append<E: AsRef<str>>(
+pub(crate) fn append<E: AsRef<[u8]>>(
     tx: &mut dyn TxMut,
     events: &[(E, EventKeys)],
     written: Vec<Written>,
@@ -452,9 +452,9 @@ pub(crate) fn append<E: AsRef<str>>(
         return Ok(());
     }
     let mut head = head_of(tx)?;
-    let all: Vec<(&str, &EventKeys)> = waiting
+    let all: Vec<(&[u8], &EventKeys)> = waiting
         .iter()
-        .map(|(e, k)| (e.as_str(), k))
+        .map(|(e, k)| (e.as_bytes(), k))
         .chain(events.iter().map(|(e, k)| (e.as_ref(), k)))
         .collect();
     // The chain in bytes: hex only for hashing (the chain hashes the
@@ -916,14 +916,14 @@ impl<S: Store> Iam<S> {
     /// transaction.
     /// Records writes committed are chained too, without waiting for their
     /// answers.
-    pub fn record_events<E: AsRef<str>>(&self, events: &[(E, EventKeys)]) -> ApiResult<()> {
+    pub fn record_events<E: AsRef<[u8]>>(&self, events: &[(E, EventKeys)]) -> ApiResult<()> {
         self.record_events_with(events, Vec::new(), true)
     }
 
     /// [`Iam::record_events`], with the records writes committed, handed
     /// over in memory with their answers; unless `force`, a record still
     /// waiting in the store only is left a moment for it to arrive.
-    pub fn record_events_with<E: AsRef<str>>(
+    pub fn record_events_with<E: AsRef<[u8]>>(
         &self,
         events: &[(E, EventKeys)],
         written: Vec<Written>,

@@ -54,9 +54,13 @@ impl<'a> Reader<'a> {
         Ok(i64::from_le_bytes(b))
     }
 
-    fn str(&mut self) -> Result<&'a str, String> {
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
         let n = self.u32()? as usize;
-        std::str::from_utf8(self.take(n)?).map_err(|e| e.to_string())
+        self.take(n)
+    }
+
+    fn str(&mut self) -> Result<&'a str, String> {
+        std::str::from_utf8(self.bytes()?).map_err(|e| e.to_string())
     }
 }
 
@@ -131,11 +135,13 @@ impl Queued {
     }
 
     /// The records, in order: each record's text (borrowed) and its keys.
-    pub fn records(&self) -> Result<Vec<(&str, EventKeys)>, String> {
+    pub fn records(&self) -> Result<Vec<(&[u8], EventKeys)>, String> {
         let mut r = Reader { b: &self.buf };
         let mut out = Vec::with_capacity(self.count);
         while !r.b.is_empty() {
-            let event = r.str()?;
+            // As it was queued, from a `&str`: not checked again (the
+            // appender only hashes and stores its bytes).
+            let event = r.bytes()?;
             let account = r.str()?.to_string();
             let time = r.i64()?;
             let n = r.u8()?;
@@ -210,7 +216,7 @@ mod tests {
             r.iter()
                 .zip([("{\"a\":1}", &a), ("", &b), ("{\"é\":\"ü\"}", &a)])
         {
-            assert_eq!(*e, want_e);
+            assert_eq!(*e, want_e.as_bytes());
             assert_eq!(k.account, want_k.account);
             assert_eq!(k.time, want_k.time);
             assert_eq!(k.attributes, want_k.attributes);
