@@ -232,12 +232,32 @@ pub fn iso8601(t: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
+    let (h, min, sec) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    if !(0..=9999).contains(&y) {
+        return format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{sec:02}Z");
+    }
+    // Every record's time is written with this: digit by digit, without
+    // the formatting machinery.
+    let mut out = String::with_capacity(20);
+    let digits = |out: &mut String, v: i64, n: u32| {
+        for p in (0..n).rev() {
+            let d = (v / 10_i64.pow(p)) % 10;
+            out.push(char::from(b'0' + u8::try_from(d).unwrap_or(0)));
+        }
+    };
+    digits(&mut out, y, 4);
+    out.push('-');
+    digits(&mut out, m, 2);
+    out.push('-');
+    digits(&mut out, d, 2);
+    out.push('T');
+    digits(&mut out, h, 2);
+    out.push(':');
+    digits(&mut out, min, 2);
+    out.push(':');
+    digits(&mut out, sec, 2);
+    out.push('Z');
+    out
 }
 
 /// The inverse of [`iso8601`]: `2026-11-29T18:35:24Z` (fractions of a
@@ -347,6 +367,40 @@ mod tests {
         assert_eq!(parse_iso8601("2015-13-30T12:36:00Z"), None);
         assert_eq!(parse_iso8601("2015-08-30 12:36:00Z"), None);
         assert_eq!(parse_iso8601("yesterday"), None);
+    }
+
+    /// The digit-by-digit writer says what `format!` says, from before the
+    /// epoch to the last second of year 9999 and beyond.
+    #[test]
+    fn iso_dates_as_format_writes_them() {
+        let reference = |t: i64| {
+            let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+            let z = days + 719_468;
+            let era = z.div_euclid(146_097);
+            let doe = z - era * 146_097;
+            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+            let mp = (5 * doy + 2) / 153;
+            let d = doy - (153 * mp + 2) / 5 + 1;
+            let m = if mp < 10 { mp + 3 } else { mp - 9 };
+            let y = yoe + era * 400 + i64::from(m <= 2);
+            format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+                secs / 3600,
+                (secs / 60) % 60,
+                secs % 60
+            )
+        };
+        let last = 253_402_300_799; // 9999-12-31T23:59:59Z
+        let mut t = -62_167_219_200 - 86_400; // before 0000-01-01
+        while t < last + 10 * 86_400 {
+            assert_eq!(iso8601(t), reference(t), "{t}");
+            // Every third day, at a second that moves through the day.
+            t += 3 * 86_400 + 7_919;
+        }
+        for t in [last, last + 1, -1, 0, 59, 3_599, 86_399] {
+            assert_eq!(iso8601(t), reference(t), "{t}");
+        }
     }
 
     #[test]
