@@ -219,7 +219,8 @@ pub fn now() -> i64 {
     t.saturating_add(CLOCK_OFFSET.load(std::sync::atomic::Ordering::Relaxed))
 }
 
-pub fn iso8601(t: i64) -> String {
+/// Seconds since the epoch as (year, month, day, hour, minute, second), UTC.
+fn civil(t: i64) -> (i64, i64, i64, i64, i64, i64) {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     // Civil from days (Howard Hinnant's algorithm).
@@ -232,7 +233,11 @@ pub fn iso8601(t: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, min, sec) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    (y, m, d, secs / 3600, (secs / 60) % 60, secs % 60)
+}
+
+pub fn iso8601(t: i64) -> String {
+    let (y, m, d, h, min, sec) = civil(t);
     if !(0..=9999).contains(&y) {
         return format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{sec:02}Z");
     }
@@ -374,22 +379,8 @@ mod tests {
     #[test]
     fn iso_dates_as_format_writes_them() {
         let reference = |t: i64| {
-            let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-            let z = days + 719_468;
-            let era = z.div_euclid(146_097);
-            let doe = z - era * 146_097;
-            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-            let mp = (5 * doy + 2) / 153;
-            let d = doy - (153 * mp + 2) / 5 + 1;
-            let m = if mp < 10 { mp + 3 } else { mp - 9 };
-            let y = yoe + era * 400 + i64::from(m <= 2);
-            format!(
-                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-                secs / 3600,
-                (secs / 60) % 60,
-                secs % 60
-            )
+            let (y, m, d, h, min, sec) = civil(t);
+            format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{sec:02}Z")
         };
         let last = 253_402_300_799; // 9999-12-31T23:59:59Z
         let mut t = -62_167_219_200 - 86_400; // before 0000-01-01
