@@ -114,7 +114,7 @@ impl<S: Store> Iam<S> {
             let sealed = token.ok_or(CredentialError::InvalidClientTokenId)?;
             let payload = self
                 .sealer
-                .open(sealed)
+                .open_compact(sealed, crate::sts::TOKEN_DICT)
                 .map_err(|_| CredentialError::InvalidClientTokenId)?;
             let crate::sts::TokenPayload { session: s, secret } = serde_json::from_str(&payload)
                 .map_err(|_| CredentialError::InvalidClientTokenId)?;

@@ -19,6 +19,13 @@ pub const MAX_POLICY_ARNS: usize = 10;
 /// Inline and managed session policies' plaintext limit (characters).
 pub const SESSION_POLICY_PLAINTEXT: usize = 2048;
 
+/// What session tokens are compressed against before they are sealed: a
+/// session's JSON with the usual values. Tokens carry it only by
+/// reference, so it can never change while tokens made with it live (12
+/// hours at most): a new dictionary needs a new mark in
+/// [`crate::crypto::Sealer::seal_compact`].
+pub(crate) const TOKEN_DICT: &[u8] = br#"{"session":{"access_key_id":"ASIA","account":"123456789012","kind":{"User":{"user":null}},"kind":{"Role":{"role_name":"","role_arn":"arn:aws:iam::123456789012:role/","role_id":"AROA","session_name":""}},"issued":17,"expires":17,"policies":[["arn:aws:iam::","{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"\",\"Resource\":\"*\"}]}"]],"tags":[{"key":"","value":""}],"transitive_tag_keys":[],"source_identity":null,"mfa_authenticated_at":null,"chained":false},"secret":""}"#;
+
 /// What a session token seals: the session and its secret.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct TokenPayload {
@@ -100,7 +107,7 @@ impl<S: Store> Iam<S> {
         Ok(Credentials {
             access_key_id: session.access_key_id,
             secret_access_key: secret,
-            session_token: self.sealer.seal(&payload),
+            session_token: self.sealer.seal_compact(&payload, TOKEN_DICT),
             expiration: session.expires,
         })
     }
