@@ -225,11 +225,7 @@ impl Record {
         string(&mut o, self.additional_event_data.ward_decision);
         if !self.additional_event_data.decisions.is_empty() {
             o.push_str(",\"decisions\":");
-            // Made rarely enough (writes and denials, AssumeRole) and
-            // nested deeply enough to leave to serde.
-            o.push_str(
-                &serde_json::to_string(&self.additional_event_data.decisions).unwrap_or_default(),
-            );
+            decisions(&mut o, &self.additional_event_data.decisions);
         }
         o.push_str("}}");
         o
@@ -275,14 +271,85 @@ fn opt_field(o: &mut String, name: &str, v: Option<&str>) {
     }
 }
 
-/// A JSON value (request parameters, a session context): an empty object
-/// or `null` without serde, the rest with it.
+/// A JSON value (request parameters, a session context), in serde's order
+/// and form: objects, arrays, strings and literals by hand, numbers by
+/// serde. Values come from parsed input, whose depth serde_json's parser
+/// caps (128), so the recursion is bounded.
 fn value(o: &mut String, v: &Value) {
     match v {
         Value::Null => o.push_str("null"),
-        Value::Object(m) if m.is_empty() => o.push_str("{}"),
-        _ => o.push_str(&serde_json::to_string(v).unwrap_or_default()),
+        Value::Bool(true) => o.push_str("true"),
+        Value::Bool(false) => o.push_str("false"),
+        Value::String(s) => string(o, s),
+        Value::Number(n) => o.push_str(&n.to_string()),
+        Value::Array(a) => {
+            o.push('[');
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    o.push(',');
+                }
+                value(o, v);
+            }
+            o.push(']');
+        }
+        Value::Object(m) => {
+            o.push('{');
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    o.push(',');
+                }
+                string(o, k);
+                o.push(':');
+                value(o, v);
+            }
+            o.push('}');
+        }
     }
+}
+
+/// `decisions`, as serde writes [`super::DecisionDetail`]s.
+fn decisions(o: &mut String, ds: &[super::DecisionDetail]) {
+    o.push('[');
+    for (i, d) in ds.iter().enumerate() {
+        o.push_str(if i == 0 {
+            "{\"principal\":"
+        } else {
+            ",{\"principal\":"
+        });
+        string(o, &d.principal);
+        o.push_str(",\"action\":");
+        string(o, &d.action);
+        o.push_str(",\"resource\":");
+        string(o, &d.resource);
+        o.push_str(",\"decision\":");
+        string(o, d.decision);
+        o.push_str(",\"decidedBy\":");
+        match d.decided_by {
+            Some(b) => string(o, b),
+            None => o.push_str("null"),
+        }
+        o.push_str(",\"matchedStatements\":[");
+        for (j, m) in d.matched_statements.iter().enumerate() {
+            o.push_str(if j == 0 {
+                "{\"sourcePolicyId\":"
+            } else {
+                ",{\"sourcePolicyId\":"
+            });
+            string(o, &m.source_policy_id);
+            o.push_str(",\"sourcePolicyType\":");
+            string(o, m.source_policy_type);
+            o.push_str(",\"statementIndex\":");
+            o.push_str(itoa::Buffer::new().format(m.statement_index));
+            o.push_str(",\"sid\":");
+            match &m.sid {
+                Some(sid) => string(o, sid),
+                None => o.push_str("null"),
+            }
+            o.push('}');
+        }
+        o.push_str("]}");
+    }
+    o.push(']');
 }
 
 /// `responseElements` is written as `null` and spliced in afterwards: the
@@ -395,7 +462,7 @@ mod tests {
                 let (kind, principal, arn, account, key, user, ctx) = u;
                 let (time, name, agent, ip, code, message, parameter) = e;
                 let (read_only, resources, params, answer, with_decision) = x;
-                Record {
+                let mut r = Record {
                     event_version: "1.11",
                     user_identity: UserIdentity {
                         kind,
@@ -424,6 +491,12 @@ mod tests {
                                 m.insert(format!("k{i}"), Value::String(s));
                             }
                             if let Some(p) = p {
+                                // Nested values too: arrays, numbers,
+                                // literals, objects.
+                                m.insert(
+                                    "nested".into(),
+                                    serde_json::json!([1, -2.5, true, false, null, {"x": p, "a": []}]),
+                                );
                                 m.insert("policyDocument".into(), Value::String(p));
                             }
                             Value::Object(m)
@@ -446,20 +519,46 @@ mod tests {
                     event_category: "Management",
                     additional_event_data: Additional {
                         ward_decision: "allowed",
-                        decisions: if with_decision {
-                            vec![super::super::DecisionDetail {
-                                principal: "arn:aws:iam::111:user/bob".into(),
-                                action: "iam:GetUser".into(),
-                                resource: "*".into(),
-                                decision: "allowed",
-                                decided_by: Some("identity"),
-                                matched_statements: vec![],
-                            }]
-                        } else {
-                            vec![]
-                        },
+                        decisions: vec![],
                     },
+                };
+                if with_decision {
+                    r.additional_event_data.decisions = {
+                            let principal = r.event_name.clone();
+                            vec![
+                                super::super::DecisionDetail {
+                                    principal: principal.clone(),
+                                    action: "iam:GetUser".into(),
+                                    resource: r.user_agent.clone(),
+                                    decision: "allowed",
+                                    decided_by: Some("identity"),
+                                    matched_statements: vec![
+                                        super::super::MatchedDetail {
+                                            source_policy_id: principal,
+                                            source_policy_type: "identity",
+                                            statement_index: 3,
+                                            sid: r.error_code.clone(),
+                                        },
+                                        super::super::MatchedDetail {
+                                            source_policy_id: "p\"q".into(),
+                                            source_policy_type: "resource",
+                                            statement_index: 0,
+                                            sid: None,
+                                        },
+                                    ],
+                                },
+                                super::super::DecisionDetail {
+                                    principal: "arn:aws:iam::111:user/bob".into(),
+                                    action: "iam:PassRole".into(),
+                                    resource: "*".into(),
+                                    decision: "denied",
+                                    decided_by: None,
+                                    matched_statements: vec![],
+                                },
+                            ]
+                    };
                 }
+                r
             })
     }
 
