@@ -153,7 +153,8 @@ impl Record {
     }
 
     /// The record as JSON text: what serde writes of it (the same fields,
-    /// order and escapes, [`Record::to_json_serde`]), written by hand. A
+    /// order and escapes; a property test holds the two together), written
+    /// by hand. A
     /// record is made for every request, and serde spends most of its time
     /// escaping the field names and scanning values byte by byte; here the
     /// names are literals and a value is copied whole when a quick scan
@@ -232,8 +233,10 @@ impl Record {
     }
 
     /// The record as serde writes it, with `responseElements` spliced in:
-    /// what [`Record::to_json`] must write, byte for byte.
-    pub fn to_json_serde(&self) -> String {
+    /// what [`Record::to_json`] must write, byte for byte (the tests'
+    /// reference).
+    #[cfg(test)]
+    fn to_json_serde(&self) -> String {
         let mut out =
             Vec::with_capacity(2048 + self.response_elements.as_ref().map_or(0, String::len));
         if serde_json::to_writer(&mut out, self).is_err() {
