@@ -47,17 +47,31 @@ impl Sealer {
         Zeroizing::new(crate::model::random_bytes::<32>())
     }
 
-    /// Seal a secret: base64 of nonce ‖ ciphertext ‖ tag.
-    pub fn seal(&self, plaintext: &str) -> String {
+    /// nonce ‖ ciphertext ‖ tag of `plaintext`, under a fresh nonce.
+    fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
         let nonce_bytes: [u8; 12] = crate::model::random_bytes();
-        let nonce = Nonce::from_slice(&nonce_bytes);
         let ct = self
             .cipher
-            .encrypt(nonce, plaintext.as_bytes())
+            .encrypt(Nonce::from_slice(&nonce_bytes), plaintext)
             .unwrap_or_default();
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&ct);
-        B64.encode(out)
+        out
+    }
+
+    /// The plaintext of what [`Sealer::encrypt`] made, once base64-decoded.
+    fn decrypt(&self, sealed_b64: &str) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+        let raw = B64.decode(sealed_b64).map_err(|_| OpenError)?;
+        let (nonce, ct) = raw.split_at_checked(12).ok_or(OpenError)?;
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), ct)
+            .map(Zeroizing::new)
+            .map_err(|_| OpenError)
+    }
+
+    /// Seal a secret: base64 of nonce ‖ ciphertext ‖ tag.
+    pub fn seal(&self, plaintext: &str) -> String {
+        B64.encode(self.encrypt(plaintext.as_bytes()))
     }
 
     /// Seal `plaintext` compressed (LZ4, against `dict`) first, marked with
@@ -72,13 +86,7 @@ impl Sealer {
             plaintext.as_bytes(),
             dict,
         ));
-        let nonce_bytes: [u8; 12] = crate::model::random_bytes();
-        let ct = self
-            .cipher
-            .encrypt(Nonce::from_slice(&nonce_bytes), packed.as_slice())
-            .unwrap_or_default();
-        let mut out = nonce_bytes.to_vec();
-        out.extend_from_slice(&ct);
+        let out = self.encrypt(&packed);
         let mut text = String::with_capacity(1 + out.len() * 4 / 3 + 4);
         text.push(COMPACT);
         B64.encode_string(out, &mut text);
@@ -91,13 +99,7 @@ impl Sealer {
         let Some(rest) = sealed.strip_prefix(COMPACT) else {
             return self.open(sealed);
         };
-        let raw = B64.decode(rest).map_err(|_| OpenError)?;
-        let (nonce, ct) = raw.split_at_checked(12).ok_or(OpenError)?;
-        let packed = Zeroizing::new(
-            self.cipher
-                .decrypt(Nonce::from_slice(nonce), ct)
-                .map_err(|_| OpenError)?,
-        );
+        let packed = self.decrypt(rest)?;
         // Authenticated, so the size prepended is the sealer's own; capped
         // all the same.
         let size = packed
@@ -119,14 +121,9 @@ impl Sealer {
 
     /// Open a sealed secret.
     pub fn open(&self, sealed: &str) -> Result<Zeroizing<String>, OpenError> {
-        let raw = B64.decode(sealed).map_err(|_| OpenError)?;
-        let (nonce, ct) = raw.split_at_checked(12).ok_or(OpenError)?;
-        let pt = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), ct)
-            .map_err(|_| OpenError)?;
-        String::from_utf8(pt)
-            .map(Zeroizing::new)
+        let pt = self.decrypt(sealed)?;
+        std::str::from_utf8(&pt)
+            .map(|s| Zeroizing::new(s.to_string()))
             .map_err(|_| OpenError)
     }
 }
