@@ -75,12 +75,12 @@ impl Sealer {
     }
 
     /// Seal `plaintext` compressed (LZ4, against `dict`) first, marked with
-    /// [`COMPACT`]: for session tokens, which every call with temporary
-    /// credentials sends and every CloudTrail record of `AssumeRole`
-    /// carries. Their JSON is mostly field names and ARNs, so the token
-    /// comes out about half as long. The only secret inside a token is the
-    /// session's own, which its requester is handed in the clear anyway:
-    /// how long a token is tells nobody anything new.
+    /// `~` (a character base64 never writes): for session tokens, which
+    /// every call with temporary credentials sends and every CloudTrail
+    /// record of `AssumeRole` carries. Their JSON is mostly field names and
+    /// ARNs, so the token comes out about half as long. The only secret
+    /// inside a token is the session's own, which its requester is handed
+    /// in the clear anyway: how long a token is tells nobody anything new.
     pub fn seal_compact(&self, plaintext: &str, dict: &[u8]) -> String {
         let packed = Zeroizing::new(lz4_flex::block::compress_prepend_size_with_dict(
             plaintext.as_bytes(),

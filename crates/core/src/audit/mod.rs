@@ -5,7 +5,7 @@
 //! authorization decisions it made), stored hash-chained in segments
 //! (`log`), and folded into last-accessed rows as it is stored
 //! ([`LastAccess`]). Records are appended inside store write transactions,
-//! so the chain follows commit order; [`Iam::verify_audit`] walks it and
+//! so the chain follows commit order; [`crate::iam::Iam::verify_audit`] walks it and
 //! reports every edited, deleted, inserted or reordered record.
 
 mod log;

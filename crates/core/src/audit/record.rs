@@ -65,8 +65,9 @@ pub struct Record {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
     pub request_parameters: Value,
-    /// The answer as CloudTrail records it, as JSON text (`None`: `null`);
-    /// spliced into the record's text by [`Record::to_json`].
+    /// The answer as CloudTrail records it, as JSON text (`None`: `null`),
+    /// written as it is by [`Record::to_json`] (serde writes `null` in its
+    /// place, for `with_answer` to fill in).
     #[serde(serialize_with = "null")]
     pub response_elements: Option<String>,
     #[serde(rename = "requestID")]
@@ -355,9 +356,9 @@ fn decisions(o: &mut String, ds: &[super::DecisionDetail]) {
     o.push(']');
 }
 
-/// `responseElements` is written as `null` and spliced in afterwards: the
-/// answer is JSON text already, and serde_json would parse it again to
-/// embed it.
+/// Through serde, `responseElements` is written as `null` and spliced in
+/// afterwards ([`with_answer`]): the answer is JSON text already, and
+/// serde_json would parse it again to embed it.
 fn null<S: serde::Serializer>(_: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_unit()
 }
