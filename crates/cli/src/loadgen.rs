@@ -391,15 +391,20 @@ struct Server {
     dir: std::path::PathBuf,
     store: Arc<SqliteStore>,
     addr: SocketAddr,
-    rt: Option<tokio::runtime::Runtime>,
+    /// Stops the server, and its thread.
+    serving: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        std::thread::JoinHandle<std::io::Result<()>>,
+    )>,
     root: Arc<Key>,
     user: Arc<Key>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
+        if let Some((stop, thread)) = self.serving.take() {
+            let _ = stop.send(());
+            let _ = thread.join();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -439,27 +444,25 @@ impl Server {
         if audit {
             state.start_auditing(ward_server::TrailConfig::default());
         }
-        // The server on its own runtime (2 worker threads: this machine's cores).
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        // The server on its own threads (2 workers: this machine's cores),
+        // served as `ward serve` serves.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let app = ward_server::router(state);
-        rt.spawn(async move {
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await;
-        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("ward-accept".into())
+            .spawn(move || {
+                ward_server::serve(listener, app, 2, async {
+                    let _ = stopped.await;
+                })
+            })?;
         Ok(Server {
             audit,
             dir,
             store,
             addr,
-            rt: Some(rt),
+            serving: Some((stop, thread)),
             root: Arc::new(Key {
                 id: root.key.id.clone(),
                 secret: root.secret.clone(),

@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// The region Ward reports.
     #[arg(long, env = "WARD_REGION", default_value = "us-east-1")]
     region: String,
+    /// Threads serving requests, each with the connections handed to it
+    /// (default: one per core).
+    #[arg(long, env = "WARD_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
     /// Emulator mode for test suites: an in-memory store, the `/moto-api/*`
     /// endpoints, and no authentication until `/moto-api/reset-auth` turns it on.
     #[arg(long, env = "WARD_EMULATOR")]
@@ -266,35 +270,30 @@ fn listen<S: Store>(
             retention: args.audit_retention_days.map(|d| i64::from(d) * 86_400),
         });
     }
-    let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let addr = listener.local_addr()?;
-        let endpoint = format!("http://{addr}");
-        println!("Ward is serving IAM and STS at {endpoint}");
-        for l in banner {
-            println!("{l}");
-        }
-        println!("  export AWS_ENDPOINT_URL={endpoint}");
-        println!(
-            "  export AWS_REGION={0} AWS_DEFAULT_REGION={0}",
-            args.region
-        );
-        println!("  aws sts get-caller-identity");
-        let app = ward_server::router(state.clone());
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("the server stopped")?;
-        // The records of the last moments before Ctrl-C.
-        state.flush_audit();
-        Ok::<_, anyhow::Error>(std::process::ExitCode::SUCCESS)
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let endpoint = format!("http://{addr}");
+    println!("Ward is serving IAM and STS at {endpoint}");
+    for l in banner {
+        println!("{l}");
+    }
+    println!("  export AWS_ENDPOINT_URL={endpoint}");
+    println!(
+        "  export AWS_REGION={0} AWS_DEFAULT_REGION={0}",
+        args.region
+    );
+    println!("  aws sts get-caller-identity");
+    let workers = args.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(2, usize::from),
+        usize::from,
+    );
+    let app = ward_server::router(state.clone());
+    ward_server::serve(listener, app, workers, async {
+        let _ = tokio::signal::ctrl_c().await;
     })
+    .context("the server stopped")?;
+    // The records of the last moments before Ctrl-C.
+    state.flush_audit();
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -11,7 +11,9 @@ mod admin;
 mod authz;
 mod ops;
 mod orgs;
+mod serve;
 mod trail;
+pub use serve::serve;
 pub use trail::TrailConfig;
 
 use axum::body::Bytes;
@@ -511,6 +513,27 @@ impl Call {
         }
     }
 
+    /// Read-only operations quick enough to answer on the worker thread
+    /// that serves the connection. A worker serves many connections one
+    /// request at a time, so a read that may take milliseconds (a trail
+    /// lookup, a simulation, a whole-account listing or report, a plan)
+    /// goes to the blocking pool like a write.
+    fn runs_inline(&self) -> bool {
+        if !self.is_read_only() {
+            return false;
+        }
+        match self {
+            Call::Query(p) => {
+                let action = p.action().unwrap_or("");
+                !(action.starts_with("Simulate")
+                    || action == "GetAccountAuthorizationDetails"
+                    || action == "GetCredentialReport"
+                    || action.starts_with("GetServiceLastAccessedDetails"))
+            }
+            Call::Json { api, action, .. } => *api != Api::CloudTrail && action != "Plan",
+        }
+    }
+
     /// The API, from the credential scope's service or the `Version`.
     fn api(&self, scope_service: Option<&str>) -> Api {
         match self {
@@ -566,7 +589,8 @@ async fn handle<S: Store>(
         Api::Query(Service::Iam)
     };
     let read_only = call.as_ref().map_or(true, Call::is_read_only);
-    let ((api, action, result, touch), mut seen) = if read_only && !st.config.emulator {
+    let inline = call.as_ref().map_or(true, Call::runs_inline);
+    let ((api, action, result, touch), mut seen) = if inline && !st.config.emulator {
         process(
             &st, &method, &uri, &headers, &body, call, fallback, source_ip, &rid,
         )
