@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -689,9 +690,9 @@ async fn handle<S: Store>(
 
 /// Resolve a parsed SigV4 request's credentials and verify its signature:
 /// the caller, or the error the service answers.
-pub(crate) fn authenticate<S: Store>(
+pub(crate) fn authenticate<S: Store, H: AsRef<str>>(
     st: &AppState<S>,
-    sreq: &ward_sigv4::Request<'_>,
+    sreq: &ward_sigv4::Request<'_, H>,
     parsed: &ward_sigv4::Parsed,
     now: i64,
     api: Api,
@@ -901,12 +902,14 @@ fn process_inner<S: Store>(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     // Authentication.
-    let hdrs: Vec<(String, String)> = headers
+    // The headers borrowed as text (a value that is not UTF-8 is read
+    // lossily, the one case that copies).
+    let hdrs: Vec<(Cow<'_, str>, Cow<'_, str>)> = headers
         .iter()
         .map(|(k, v)| {
             (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                Cow::Borrowed(k.as_str()),
+                String::from_utf8_lossy(v.as_bytes()),
             )
         })
         .collect();

@@ -106,25 +106,27 @@ impl SigV4Error {
 
 /// The parts of a request that are signed. Paths and queries are as sent
 /// (percent-encoded); header names in any case; a header may repeat.
+/// Headers are pairs of owned strings or of borrowed ones (`S = &str`: a
+/// server borrows them from its HTTP request instead of copying each).
 #[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
+pub struct Request<'a, S = String> {
     pub method: &'a str,
     /// The path as sent, e.g. `/` or `/a%20b`.
     pub path: &'a str,
     /// The query string as sent, without `?`.
     pub query: &'a str,
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [(S, S)],
     /// Hex SHA-256 of the body, computed by the caller (bounded in size).
     pub body_sha256: &'a str,
 }
 
-impl Request<'_> {
+impl<S: AsRef<str>> Request<'_, S> {
     /// All values of a header (case-insensitive name), in order.
     fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
         self.headers
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .filter(move |(n, _)| n.as_ref().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
     }
 
     fn header<'s>(&'s self, name: &'s str) -> Option<&'s str> {
@@ -293,9 +295,16 @@ pub fn format_amz_date(t: i64) -> String {
 
 /// Parse the credential `AKID/20150830/us-east-1/iam/aws4_request`.
 fn parse_credential(c: &str) -> Result<(String, String, String, String), SigV4Error> {
-    let parts: Vec<&str> = c.split('/').collect();
-    match parts.as_slice() {
-        [akid, date, region, service, "aws4_request"]
+    let mut parts = c.split('/');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some(akid), Some(date), Some(region), Some(service), Some("aws4_request"), None)
             if !akid.is_empty() && date.len() == 8 && !region.is_empty() && !service.is_empty() =>
         {
             Ok((
@@ -312,7 +321,7 @@ fn parse_credential(c: &str) -> Result<(String, String, String, String), SigV4Er
 }
 
 /// Find and parse the signature of a request, header or presigned.
-pub fn parse(req: &Request<'_>) -> Result<Parsed, SigV4Error> {
+pub fn parse<S: AsRef<str>>(req: &Request<'_, S>) -> Result<Parsed, SigV4Error> {
     if let Some(auth) = req.header("authorization") {
         return parse_header(req, auth);
     }
@@ -326,7 +335,7 @@ pub fn parse(req: &Request<'_>) -> Result<Parsed, SigV4Error> {
     Err(SigV4Error::MissingAuthenticationToken)
 }
 
-fn parse_header(req: &Request<'_>, auth: &str) -> Result<Parsed, SigV4Error> {
+fn parse_header<S: AsRef<str>>(req: &Request<'_, S>, auth: &str) -> Result<Parsed, SigV4Error> {
     let auth = auth.trim();
     let Some(rest) = auth.strip_prefix(ALGORITHM) else {
         return Err(incomplete(format!(
@@ -395,7 +404,10 @@ fn parse_header(req: &Request<'_>, auth: &str) -> Result<Parsed, SigV4Error> {
     })
 }
 
-fn parse_query_auth(req: &Request<'_>, params: &[(String, String)]) -> Result<Parsed, SigV4Error> {
+fn parse_query_auth<S: AsRef<str>>(
+    req: &Request<'_, S>,
+    params: &[(String, String)],
+) -> Result<Parsed, SigV4Error> {
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let algorithm = get("X-Amz-Algorithm").unwrap_or("");
     if algorithm != ALGORITHM {
@@ -513,46 +525,92 @@ pub fn canonical_query(query: &str) -> String {
         .join("&")
 }
 
-/// Trim a header value and fold runs of white space into one space.
-fn fold_value(v: &str) -> String {
-    v.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Where the canonical request goes: a string (to show or test it), or
+/// straight into SHA-256 (to verify a request without building it).
+trait Sink {
+    fn put(&mut self, s: &str);
+}
+
+impl Sink for String {
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
+    }
+}
+
+impl Sink for Sha256 {
+    fn put(&mut self, s: &str) {
+        self.update(s.as_bytes());
+    }
 }
 
 /// Build the canonical request.
-pub fn canonical_request(
-    req: &Request<'_>,
+pub fn canonical_request<S: AsRef<str>>(
+    req: &Request<'_, S>,
     p: &Parsed,
     normalize: bool,
 ) -> Result<String, SigV4Error> {
     let mut s = String::with_capacity(256);
-    s.push_str(req.method);
-    s.push('\n');
-    s.push_str(&canonical_uri(req.path, normalize));
-    s.push('\n');
-    s.push_str(&canonical_query(req.query));
-    s.push('\n');
+    write_canonical_request(req, p, normalize, &mut s)?;
+    Ok(s)
+}
+
+/// Write the canonical request into `out`, piece by piece.
+fn write_canonical_request<S: AsRef<str>>(
+    req: &Request<'_, S>,
+    p: &Parsed,
+    normalize: bool,
+    out: &mut impl Sink,
+) -> Result<(), SigV4Error> {
+    out.put(req.method);
+    out.put("\n");
+    // A root path and an empty query (every Query-protocol call) are
+    // already canonical.
+    match req.path {
+        "" | "/" => out.put("/"),
+        path => out.put(&canonical_uri(path, normalize)),
+    }
+    out.put("\n");
+    if !req.query.is_empty() {
+        out.put(&canonical_query(req.query));
+    }
+    out.put("\n");
     for h in &p.signed_headers {
-        let values: Vec<String> = req.header_values(h).map(fold_value).collect();
-        if values.is_empty() {
+        if req.header(h).is_none() {
             return Err(SigV4Error::SignatureDoesNotMatch(format!(
                 "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details. (signed header `{h}` is not in the request)"
             )));
         }
-        s.push_str(h);
-        s.push(':');
-        s.push_str(&values.join(","));
-        s.push('\n');
+        out.put(h);
+        out.put(":");
+        // Each value trimmed, runs of white space folded into one space;
+        // repeated headers joined with commas.
+        for (i, v) in req.header_values(h).enumerate() {
+            if i > 0 {
+                out.put(",");
+            }
+            for (j, word) in v.split_whitespace().enumerate() {
+                if j > 0 {
+                    out.put(" ");
+                }
+                out.put(word);
+            }
+        }
+        out.put("\n");
     }
-    s.push('\n');
-    s.push_str(&p.signed_headers.join(";"));
-    s.push('\n');
-    let payload = match (p.location, req.header("x-amz-content-sha256")) {
-        (_, Some(h)) => h.trim().to_string(),
-        (Location::Query, None) if p.service == "s3" => "UNSIGNED-PAYLOAD".to_string(),
-        _ => req.body_sha256.to_string(),
-    };
-    s.push_str(&payload);
-    Ok(s)
+    out.put("\n");
+    for (i, h) in p.signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.put(";");
+        }
+        out.put(h);
+    }
+    out.put("\n");
+    match (p.location, req.header("x-amz-content-sha256")) {
+        (_, Some(h)) => out.put(h.trim()),
+        (Location::Query, None) if p.service == "s3" => out.put("UNSIGNED-PAYLOAD"),
+        _ => out.put(req.body_sha256),
+    }
+    Ok(())
 }
 
 /// Hex SHA-256.
@@ -605,8 +663,8 @@ pub struct Options {
 }
 
 /// Verify a parsed signature with the secret of its access key.
-pub fn verify(
-    req: &Request<'_>,
+pub fn verify<S: AsRef<str>>(
+    req: &Request<'_, S>,
     p: &Parsed,
     secret: &SecretKey,
     opts: Options,
@@ -618,8 +676,8 @@ pub fn verify(
 /// [`verify`] with the signing key already derived (by [`signing_key`]
 /// for the request's scope): a server that sees one key sign many requests
 /// on one day derives the key once.
-pub fn verify_with_key(
-    req: &Request<'_>,
+pub fn verify_with_key<S: AsRef<str>>(
+    req: &Request<'_, S>,
     p: &Parsed,
     key: &[u8; 32],
     opts: Options,
@@ -635,24 +693,48 @@ pub fn verify_with_key(
             p.amz_date
         )));
     }
-    let cr = canonical_request(req, p, opts.normalize_path)?;
-    let sts = string_to_sign(&p.amz_date, &p.scope(), &cr);
-    let expected = signature(key, &sts);
-    if expected.as_bytes().ct_eq(p.signature.as_bytes()).into() {
+    // The canonical request straight into its hash, the string to sign
+    // straight into the HMAC: nothing built on the way.
+    let mut hasher = Sha256::new();
+    write_canonical_request(req, p, opts.normalize_path, &mut hasher)?;
+    let mut cr_hex = [0u8; 64];
+    let _ = hex::encode_to_slice(hasher.finalize(), &mut cr_hex);
+    let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
+        return Err(SigV4Error::SignatureDoesNotMatch(MISMATCH.into()));
+    };
+    for piece in [
+        ALGORITHM.as_bytes(),
+        b"\n",
+        p.amz_date.as_bytes(),
+        b"\n",
+        p.scope_date.as_bytes(),
+        b"/",
+        p.region.as_bytes(),
+        b"/",
+        p.service.as_bytes(),
+        b"/aws4_request\n",
+        &cr_hex,
+    ] {
+        mac.update(piece);
+    }
+    let mut expected = [0u8; 64];
+    let _ = hex::encode_to_slice(mac.finalize().into_bytes(), &mut expected);
+    if expected.ct_eq(p.signature.as_bytes()).into() {
         Ok(())
     } else {
-        Err(SigV4Error::SignatureDoesNotMatch(
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
-        ))
+        Err(SigV4Error::SignatureDoesNotMatch(MISMATCH.into()))
     }
 }
+
+/// AWS's words for a signature that is not the one expected.
+const MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
 /// Sign a request (for Ward's own clients: the load generator, tests):
 /// the `Authorization` header value for the request's headers, which must
 /// already hold `host` and `x-amz-date` (and `x-amz-security-token` for
 /// temporary credentials). Every header given is signed.
-pub fn authorization_header(
-    req: &Request<'_>,
+pub fn authorization_header<S: AsRef<str>>(
+    req: &Request<'_, S>,
     access_key_id: &str,
     secret: &SecretKey,
     region: &str,
@@ -668,7 +750,7 @@ pub fn authorization_header(
     let mut signed: Vec<String> = req
         .headers
         .iter()
-        .map(|(k, _)| k.to_ascii_lowercase())
+        .map(|(k, _)| k.as_ref().to_ascii_lowercase())
         .filter(|k| k != "authorization")
         .collect();
     signed.sort();
@@ -809,6 +891,76 @@ mod tests {
             check_time: true,
         };
         assert!(verify(&req, &p, &secret, opts).is_ok());
+    }
+
+    #[test]
+    fn hashed_canonical_request_is_the_built_one() {
+        // The verifier hashes the canonical request piece by piece; the
+        // signer builds it as a string. Folded white space, a repeated
+        // header, a path to normalize and a query to sort must agree.
+        let mut headers = vec![
+            ("Host".to_string(), "example.com".to_string()),
+            ("x-amz-date".to_string(), "20150830T123600Z".to_string()),
+            ("X-Custom".to_string(), "  a   b  ".to_string()),
+            ("x-custom".to_string(), "c\td".to_string()),
+        ];
+        let body = sha256_hex(b"");
+        let secret = SecretKey::new("s3cr3t");
+        let auth = authorization_header(
+            &Request {
+                method: "GET",
+                path: "/a/./b//c/../d",
+                query: "b=2&a=1&a%20b=x",
+                headers: &headers,
+                body_sha256: &body,
+            },
+            "AKIDTEST",
+            &secret,
+            "us-east-1",
+            "iam",
+        )
+        .unwrap();
+        headers.push(("authorization".to_string(), auth));
+        let verify_with = |h: &[(String, String)]| {
+            let r = Request {
+                method: "GET",
+                path: "/a/./b//c/../d",
+                query: "b=2&a=1&a%20b=x",
+                headers: h,
+                body_sha256: &body,
+            };
+            let p = parse(&r).unwrap();
+            let opts = Options {
+                now: p.timestamp,
+                normalize_path: true,
+                check_time: true,
+            };
+            verify(&r, &p, &secret, opts)
+        };
+        assert_eq!(verify_with(&headers), Ok(()));
+        // Borrowed headers verify the same.
+        let borrowed: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let r = Request {
+            method: "GET",
+            path: "/a/./b//c/../d",
+            query: "b=2&a=1&a%20b=x",
+            headers: &borrowed,
+            body_sha256: &body,
+        };
+        let p = parse(&r).unwrap();
+        let opts = Options {
+            now: p.timestamp,
+            normalize_path: true,
+            check_time: true,
+        };
+        assert_eq!(verify(&r, &p, &secret, opts), Ok(()));
+        // One changed byte in a signed value does not.
+        let mut changed = headers.clone();
+        changed[3].1 = "c\te".to_string();
+        assert!(verify_with(&changed).is_err());
     }
 
     #[test]
