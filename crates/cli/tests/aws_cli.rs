@@ -745,6 +745,53 @@ fn json_logs_carry_the_request_id() {
     assert_eq!(v["status"], 200, "{line}");
     assert_eq!(v["level"], "INFO", "{line}");
     assert!(v["latency_us"].as_u64().is_some(), "{line}");
+    // The same calls counted in Prometheus's text format, by action and
+    // outcome, with their latency.
+    post_raw(
+        &endpoint,
+        "/",
+        "Action=GetCallerIdentity&Version=2011-06-15",
+    );
+    post_raw(&endpoint, "/", "Action=NoSuchAction&Version=2010-05-08");
+    let metrics = {
+        use std::io::{Read, Write};
+        let addr = endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let value = |series: &str| -> Option<f64> {
+        metrics.lines().find_map(|l| {
+            let (name, v) = l.rsplit_once(' ')?;
+            (name == series).then(|| v.parse().ok())?
+        })
+    };
+    assert_eq!(
+        value(r#"ward_requests_total{action="GetCallerIdentity",outcome="ok"}"#),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        value(r#"ward_requests_total{action="NoSuchAction",outcome="error"}"#),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        value(r#"ward_requests_total{action="GetCallerIdentity",outcome="error"}"#),
+        None,
+        "no series for an outcome that never happened: {metrics}"
+    );
+    assert_eq!(
+        value(r#"ward_request_seconds_count{action="GetCallerIdentity"}"#),
+        Some(2.0),
+        "{metrics}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -300,14 +300,20 @@ fn frame(
     request_id: &str,
     result: Option<impl FnOnce(&mut XmlWriter)>,
 ) -> String {
-    let mut w = XmlWriter::new();
+    // Room for a typical answer, so it is not grown a few bytes at a time.
+    let mut w = XmlWriter {
+        buf: String::with_capacity(1024),
+        ..XmlWriter::default()
+    };
     w.buf.push('<');
     w.buf.push_str(action);
     w.buf.push_str("Response xmlns=\"");
     w.buf.push_str(&escape_attr(ns));
     w.buf.push_str("\">");
     if let Some(result) = result {
-        let wrapper = format!("{action}Result");
+        let mut wrapper = String::with_capacity(action.len() + 6);
+        wrapper.push_str(action);
+        wrapper.push_str("Result");
         w.open_xml(&wrapper);
         // The result's members are what CloudTrail records of the answer.
         let mirror = crate::elements::mirror_requested();

@@ -76,18 +76,21 @@ pub struct AppState<S> {
     pub last_touch: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     /// Emulator mode: how many more calls pass unauthenticated (`None`: all).
     pub no_auth_left: std::sync::Mutex<Option<u64>>,
-    /// SigV4 signing keys by (access key id, scope date, region, service):
-    /// a key id has one secret for its whole life, so a key derived once
-    /// serves every request it signs that day.
-    signing_keys: std::sync::Mutex<std::collections::HashMap<SigningScope, [u8; 32]>>,
     /// The audit trail's appender, once started.
     audit: std::sync::OnceLock<Arc<trail::Queue>>,
 }
 
-type SigningScope = (String, String, String, String);
-
-/// Most signing keys kept before the cache starts over.
+/// Most signing keys a thread keeps before its cache starts over.
 const MAX_SIGNING_KEYS: usize = 50_000;
+
+thread_local! {
+    /// SigV4 signing keys by credential scope (access key id, date, region,
+    /// service), per serving thread: a key id has one secret for its whole
+    /// life, so a key derived once serves every request it signs that day.
+    /// The scope is looked up through a reused buffer, without copying.
+    static SIGNING_KEYS: std::cell::RefCell<(String, std::collections::HashMap<String, [u8; 32]>)> =
+        std::cell::RefCell::new((String::new(), std::collections::HashMap::new()));
+}
 
 impl<S> AppState<S> {
     pub fn new(iam: Iam<S>, config: Config, metrics: Option<PrometheusHandle>) -> Self {
@@ -97,40 +100,40 @@ impl<S> AppState<S> {
             metrics,
             last_touch: std::sync::Mutex::new(std::collections::HashMap::new()),
             no_auth_left: std::sync::Mutex::new(None),
-            signing_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
             audit: std::sync::OnceLock::new(),
         }
     }
 
     /// The signing key for a request's credential scope.
     fn signing_key(&self, p: &ward_sigv4::Parsed, secret: &str) -> [u8; 32] {
-        let scope = (
-            p.access_key_id.clone(),
-            p.scope_date.clone(),
-            p.region.clone(),
-            p.service.clone(),
-        );
-        if let Some(k) = self
-            .signing_keys
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&scope).copied())
-        {
-            return k;
-        }
-        let k = ward_sigv4::signing_key(
-            &ward_sigv4::SecretKey::new(secret),
-            &p.scope_date,
-            &p.region,
-            &p.service,
-        );
-        if let Ok(mut m) = self.signing_keys.lock() {
-            if m.len() >= MAX_SIGNING_KEYS {
-                m.clear();
+        SIGNING_KEYS.with_borrow_mut(|(scope, keys)| {
+            // `KEY/DATE/REGION/SERVICE`: no part holds a `/` (the
+            // credential was split on them).
+            scope.clear();
+            for (i, part) in [&p.access_key_id, &p.scope_date, &p.region, &p.service]
+                .into_iter()
+                .enumerate()
+            {
+                if i > 0 {
+                    scope.push('/');
+                }
+                scope.push_str(part);
             }
-            m.insert(scope, k);
-        }
-        k
+            if let Some(k) = keys.get(scope.as_str()) {
+                return *k;
+            }
+            let k = ward_sigv4::signing_key(
+                &ward_sigv4::SecretKey::new(secret),
+                &p.scope_date,
+                &p.region,
+                &p.service,
+            );
+            if keys.len() >= MAX_SIGNING_KEYS {
+                keys.clear();
+            }
+            keys.insert(scope.clone(), k);
+            k
+        })
     }
 
     /// Emulator mode: whether this call passes without authentication
@@ -672,11 +675,7 @@ async fn handle<S: Store>(
             error_json(&e, &rid)
         }
     };
-    let outcome = if status == 200 { "ok" } else { "error" };
-    metrics::counter!("ward_requests_total", "action" => action.clone(), "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("ward_request_seconds", "action" => action.clone())
-        .record(started.elapsed().as_secs_f64());
+    count_request(&action, status == 200, started.elapsed().as_secs_f64());
     tracing::info!(
         request_id = %rid,
         action = %action,
@@ -686,6 +685,54 @@ async fn handle<S: Store>(
         "request"
     );
     resp
+}
+
+/// One action's request metrics, as handles registered on first use.
+struct ActionMetrics {
+    /// By outcome: `ok`, `error`.
+    outcomes: [Option<metrics::Counter>; 2],
+    seconds: metrics::Histogram,
+}
+
+/// Most actions whose handles a thread keeps (client-chosen names of
+/// unknown actions could otherwise grow the table without end).
+const MAX_METRIC_ACTIONS: usize = 1024;
+
+thread_local! {
+    /// Each serving thread's handles by action: a request then costs a map
+    /// probe instead of registering its labels with the recorder.
+    static ACTION_METRICS: std::cell::RefCell<std::collections::HashMap<String, ActionMetrics>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// `ward_requests_total{action, outcome}` and `ward_request_seconds{action}`.
+fn count_request(action: &str, ok: bool, seconds: f64) {
+    ACTION_METRICS.with_borrow_mut(|m| {
+        if !m.contains_key(action) {
+            if m.len() >= MAX_METRIC_ACTIONS {
+                m.clear();
+            }
+            let seconds = metrics::histogram!("ward_request_seconds", "action" => action.to_string());
+            m.insert(
+                action.to_string(),
+                ActionMetrics {
+                    outcomes: [None, None],
+                    seconds,
+                },
+            );
+        }
+        let Some(h) = m.get_mut(action) else {
+            return;
+        };
+        let (i, outcome) = if ok { (0, "ok") } else { (1, "error") };
+        if let Some(slot) = h.outcomes.get_mut(i) {
+            slot.get_or_insert_with(|| {
+                metrics::counter!("ward_requests_total", "action" => action.to_string(), "outcome" => outcome)
+            })
+            .increment(1);
+        }
+        h.seconds.record(seconds);
+    });
 }
 
 /// Resolve a parsed SigV4 request's credentials and verify its signature:
@@ -877,7 +924,10 @@ fn process_inner<S: Store>(
         Err(e) => return (fallback, String::new(), Err(e), None),
     };
     let action = call.action().to_string();
+    // The request's parameters as CloudTrail records them (only read by
+    // the audit record).
     seen.parameters = match &call {
+        _ if !st.auditing() => serde_json::Value::Null,
         Call::Query(p) => trail::query_parameters(p),
         Call::Json {
             api: Api::Admin,
