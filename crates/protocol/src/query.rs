@@ -98,7 +98,9 @@ impl Params {
     /// Whether `name` was sent, either itself or as the head of an aggregate
     /// (`name.…`): how Query tells an absent member from a present one.
     pub fn has(&self, name: &str) -> bool {
-        self.contains(name) || self.with_prefix(&format!("{name}.")).next().is_some()
+        // The names that start with `name` sit together in the sorted map.
+        self.with_prefix(name)
+            .any(|(k, _)| k.len() == name.len() || k.as_bytes().get(name.len()) == Some(&b'.'))
     }
 
     /// The number of distinct names.
@@ -491,5 +493,13 @@ mod tests {
         assert_eq!(p.get_i64("N"), Some(-12));
         assert_eq!(p.get_i64("B"), None);
         assert_eq!(p.indices("M.entry"), vec![1, 2, 3]);
+        // Names that only start like a member (sorting before and after
+        // `Tag.`) do not make it present.
+        let q = Params::parse("", b"Tag-x=1&Tag%2C=2&TagA=3&Tags.member.1=4").unwrap();
+        assert!(
+            !q.has("Tag") && q.has("Tags") && q.has("Tags.member.1") && !q.has("Tags.member.2")
+        );
+        let r = Params::parse("", b"Tag-x=1&Tag.Key=k").unwrap();
+        assert!(r.has("Tag") && r.has("Tag-x") && !r.has("Tag-"));
     }
 }

@@ -107,7 +107,16 @@ fn check_members(
     out: &mut Vec<Violation>,
 ) {
     for m in members {
-        let wire = format!("{wire_prefix}{}", m.name);
+        let wire = if wire_prefix.is_empty() {
+            std::borrow::Cow::Borrowed(m.name)
+        } else {
+            std::borrow::Cow::Owned(format!("{wire_prefix}{}", m.name))
+        };
+        // An optional member that was not sent has nothing to check (most
+        // of an operation's members, most of the time).
+        if !m.required && !params.has(&wire) {
+            continue;
+        }
         let path = format!("{path_prefix}{}", message_name(m.name));
         check_value(m.shape, m.required, &wire, &path, params, out);
     }
