@@ -656,6 +656,7 @@ async fn handle<S: Store>(
             let _ = st2.iam.touch_access_key(&key, now(), service, &region);
         });
     }
+    let label = metric_label(api, &action, result.as_ref().err());
     let status;
     let resp = match (result, api) {
         (Ok(body), Api::Query(_)) => {
@@ -675,7 +676,7 @@ async fn handle<S: Store>(
             error_json(&e, &rid)
         }
     };
-    count_request(&action, status == 200, started.elapsed().as_secs_f64());
+    count_request(label, status == 200, started.elapsed().as_secs_f64());
     tracing::info!(
         request_id = %rid,
         action = %action,
@@ -685,6 +686,37 @@ async fn handle<S: Store>(
         "request"
     );
     resp
+}
+
+/// The action as a metrics label. The name is the client's choice, so it is
+/// used only when it is known to be an operation: a call that was served, a
+/// Query operation of the AWS model, or a JSON-protocol call refused for
+/// another reason than an unknown target or a failed authentication.
+/// Anything else counts as `(unknown)`, so made-up names cannot add series
+/// without end.
+fn metric_label<'a>(api: Api, action: &'a str, error: Option<&ApiError>) -> &'a str {
+    const UNKNOWN: &str = "(unknown)";
+    let known = match (api, error) {
+        (_, None) => true,
+        (Api::Query(service), Some(_)) => service.operation(action).is_some(),
+        (_, Some(e)) => !matches!(
+            e.code,
+            "UnknownOperationException"
+                | "SerializationException"
+                | "MissingAuthenticationToken"
+                | "IncompleteSignature"
+                | "InvalidClientTokenId"
+                | "SignatureDoesNotMatch"
+                | "ExpiredToken"
+                | "RequestEntityTooLarge"
+                | "IncompleteBody"
+        ),
+    };
+    if known && !action.is_empty() {
+        action
+    } else {
+        UNKNOWN
+    }
 }
 
 /// One action's request metrics, as handles registered on first use.
