@@ -448,12 +448,11 @@ impl Server {
         // served as `ward serve` serves.
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let app = ward_server::router(state);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("ward-accept".into())
             .spawn(move || {
-                ward_server::serve(listener, app, 2, async {
+                ward_server::serve(listener, state, 2, async {
                     let _ = stopped.await;
                 })
             })?;

@@ -288,8 +288,7 @@ fn listen<S: Store>(
         || std::thread::available_parallelism().map_or(2, usize::from),
         usize::from,
     );
-    let app = ward_server::router(state.clone());
-    ward_server::serve(listener, app, workers, async {
+    ward_server::serve(listener, state.clone(), workers, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .context("the server stopped")?;

@@ -550,7 +550,7 @@ impl Call {
     }
 }
 
-async fn handle<S: Store>(
+pub(crate) async fn handle<S: Store>(
     State(st): State<Arc<AppState<S>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,

@@ -7,18 +7,23 @@
 //! and the I/O driver through an eventfd several times per request; on a
 //! small machine that was about a tenth of the server's CPU at saturation.)
 //! Blocking work (a durable write) still goes to each runtime's blocking
-//! pool. HTTP/1.1 is served by hyper, the router is axum's, as
-//! `axum::serve` would.
+//! pool. HTTP/1.1 is served by hyper. A request for one of the router's own
+//! paths (`/health`, `/metrics`, ...) goes through axum's router; every
+//! other request is the AWS endpoint and goes straight to its handler,
+//! which is where the router would send it.
 
-use axum::extract::ConnectInfo;
+use crate::AppState;
+use axum::extract::{ConnectInfo, State};
 use axum::Router;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tower_service::Service;
+use ward_core::store::Store;
 
 /// A connection for a worker: the stream (still non-blocking) and its peer.
 type Handoff = (std::net::TcpStream, SocketAddr);
@@ -30,27 +35,28 @@ type Handoff = (std::net::TcpStream, SocketAddr);
 ///
 /// The handlers see the peer as `ConnectInfo<SocketAddr>`, as with
 /// `into_make_service_with_connect_info::<SocketAddr>()`.
-pub fn serve(
+pub fn serve<S: Store>(
     listener: std::net::TcpListener,
-    app: Router,
+    state: Arc<AppState<S>>,
     workers: usize,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
+    let app = crate::router(state.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut queues = Vec::new();
     let mut threads = Vec::new();
     for i in 0..workers.max(1) {
         let (tx, rx) = mpsc::unbounded_channel::<Handoff>();
         queues.push(tx);
-        let (app, stop_rx) = (app.clone(), stop_rx.clone());
+        let (app, state, stop_rx) = (app.clone(), state.clone(), stop_rx.clone());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         threads.push(
             std::thread::Builder::new()
                 .name(format!("ward-worker-{i}"))
-                .spawn(move || rt.block_on(worker(rx, app, stop_rx)))?,
+                .spawn(move || rt.block_on(worker(rx, app, state, stop_rx)))?,
         );
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -106,9 +112,10 @@ async fn accept(
 
 /// One worker: serve the connections handed to it until its queue closes
 /// and they have all ended.
-async fn worker(
+async fn worker<S: Store>(
     mut queue: mpsc::UnboundedReceiver<Handoff>,
     app: Router,
+    state: Arc<AppState<S>>,
     stop: watch::Receiver<bool>,
 ) {
     // Every connection task holds a receiver; `closed()` is when none is left.
@@ -121,6 +128,7 @@ async fn worker(
             stream,
             peer,
             app.clone(),
+            state.clone(),
             stop.clone(),
             live_rx.clone(),
         ));
@@ -129,20 +137,45 @@ async fn worker(
     live_tx.closed().await;
 }
 
+/// The paths the router serves itself; every other path is the AWS endpoint
+/// (the router's fallback).
+const ROUTED: &[&str] = &[
+    "/health",
+    "/metrics",
+    "/ward/workload/credentials",
+    "/moto-api/reset",
+    "/moto-api/reset-auth",
+];
+
 /// Serve one keep-alive HTTP/1.1 connection.
-async fn connection(
+async fn connection<S: Store>(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     app: Router,
+    state: Arc<AppState<S>>,
     mut stop: watch::Receiver<bool>,
     _live: watch::Receiver<()>,
 ) {
-    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let mut req = req;
-        req.extensions_mut().insert(ConnectInfo(peer));
-        let mut app = app.clone();
-        app.call(req)
-    });
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            let (mut app, state) = (app.clone(), state.clone());
+            async move {
+                if ROUTED.contains(&req.uri().path()) {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    return app.call(req).await;
+                }
+                let (parts, body) = req.into_parts();
+                Ok(crate::handle(
+                    State(state),
+                    ConnectInfo(peer),
+                    parts.method,
+                    parts.uri,
+                    parts.headers,
+                    axum::body::Body::new(body),
+                )
+                .await)
+            }
+        });
     let conn =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
     let mut conn = pin!(conn);
