@@ -81,7 +81,29 @@ struct Node {
 
 /// A JSON string, escaped as serde_json escapes it.
 fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Most text has nothing to escape: copied whole (serde_json escapes
+    // exactly `"`, `\\` and control characters below U+0020).
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     let _ = serde_json::to_writer(out, s);
+}
+
+/// A member name as a JSON key in lowerCamel case (`UserName` →
+/// `"userName"`), without building the name first.
+fn json_key(out: &mut Vec<u8>, name: &str) {
+    match name.as_bytes().split_first() {
+        Some((first, rest)) if name.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            out.push(b'"');
+            out.push(first.to_ascii_lowercase());
+            out.extend_from_slice(rest);
+            out.push(b'"');
+        }
+        _ => json_str(out, &lower_camel(name)),
+    }
 }
 
 /// An element as JSON text (members in the answer's order).
@@ -111,7 +133,7 @@ fn write_json(n: &Node, comma: bool, out: &mut Vec<u8>) {
             out.push(b',');
         }
         first = false;
-        json_str(out, &lower_camel(&c.name));
+        json_key(out, &c.name);
         out.push(b':');
         write_json(c, comma, out);
     }
@@ -184,7 +206,7 @@ impl Mirror {
         }
         top.first = false;
         if top.kind == Kind::Object {
-            json_str(&mut self.out, &lower_camel(name));
+            json_key(&mut self.out, name);
             self.out.push(b':');
         }
     }
@@ -410,6 +432,37 @@ mod tests {
 
     fn json_response_elements(body: &str) -> Option<Value> {
         super::json_response_elements(body).map(|t| serde_json::from_str(&t).unwrap())
+    }
+
+    #[test]
+    fn strings_and_keys_are_written_as_serde_writes_them() {
+        for text in [
+            "",
+            "plain",
+            "a\"quote",
+            "back\\slash",
+            "tab\there",
+            "nl\n",
+            "\u{1f}",
+            "\u{7f}",
+            "\u{20}",
+            "é ü 漢字 🦀",
+            "</tag>&amp;",
+            "\u{0}",
+        ] {
+            let mut ours = Vec::new();
+            json_str(&mut ours, text);
+            assert_eq!(ours, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
+        for name in ["UserName", "ARN", "x", "Été", "Tags.member", "A-b", ""] {
+            let mut ours = Vec::new();
+            json_key(&mut ours, name);
+            assert_eq!(
+                ours,
+                serde_json::to_vec(&lower_camel(name)).unwrap(),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]
