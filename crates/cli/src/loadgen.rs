@@ -55,6 +55,20 @@ pub struct LoadArgs {
     /// identical to the one before as it was signed.
     #[arg(long)]
     sign_each: bool,
+    /// The server's worker threads (as `ward serve --workers`; default: one
+    /// per core). The load generator runs on this machine too, on one
+    /// thread of its own.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
+}
+
+impl LoadArgs {
+    fn workers(&self) -> usize {
+        self.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(2, usize::from),
+            usize::from,
+        )
+    }
 }
 
 const ACCOUNT: &str = "123456789012";
@@ -237,7 +251,7 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
     if args.compare_audit {
         return compare(args);
     }
-    let server = Server::start(args.audit)?;
+    let server = Server::start(args.audit, args.workers())?;
     let client_rt = client_runtime()?;
     header(args, &server);
     for (name, conns) in scenarios(args) {
@@ -280,9 +294,10 @@ fn client_runtime() -> Result<tokio::runtime::Runtime> {
 
 fn header(args: &LoadArgs, server: &Server) {
     println!(
-        "ward bench-server: {} s per run, server on {} (2 worker threads), SQLite with synchronous=FULL, audit trail {}, {}",
+        "ward bench-server: {} s per run, server on {} ({} worker threads), SQLite with synchronous=FULL, audit trail {}, {}",
         args.seconds,
         server.addr,
+        args.workers(),
         if server.audit { "on" } else { "off" },
         if args.sign_each {
             "every request signed afresh"
@@ -307,15 +322,16 @@ fn row(name: &str, conns: usize, s: &Stats) {
 /// driven in turns; per scenario the median req/s of each and the median of
 /// the rounds' ratios.
 fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
-    let off = Server::start(false)?;
-    let on = Server::start(true)?;
+    let off = Server::start(false, args.workers())?;
+    let on = Server::start(true, args.workers())?;
     let client_rt = client_runtime()?;
     println!(
-        "ward bench-server --compare-audit: {} rounds of {} s per server and scenario, servers on {} (audit off) and {} (audit on), 2 worker threads each, SQLite with synchronous=FULL, {}",
+        "ward bench-server --compare-audit: {} rounds of {} s per server and scenario, servers on {} (audit off) and {} (audit on), {} worker threads each, SQLite with synchronous=FULL, {}",
         args.rounds,
         args.seconds,
         off.addr,
         on.addr,
+        args.workers(),
         if args.sign_each {
             "every request signed afresh"
         } else {
@@ -411,7 +427,7 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(audit: bool) -> Result<Server> {
+    fn start(audit: bool, workers: usize) -> Result<Server> {
         let dir = std::env::temp_dir().join(format!("ward-bench-{}-{audit}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let store = Arc::new(SqliteStore::open(&dir.join("ward.db")).map_err(|e| anyhow!("{e}"))?);
@@ -444,15 +460,14 @@ impl Server {
         if audit {
             state.start_auditing(ward_server::TrailConfig::default());
         }
-        // The server on its own threads (2 workers: this machine's cores),
-        // served as `ward serve` serves.
+        // The server on its own threads, served as `ward serve` serves.
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("ward-accept".into())
             .spawn(move || {
-                ward_server::serve(listener, state, 2, async {
+                ward_server::serve(listener, state, workers, async {
                     let _ = stopped.await;
                 })
             })?;
