@@ -60,6 +60,13 @@ pub struct LoadArgs {
     /// thread of its own.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
+    /// Drive GetCallerIdentity and AssumeRole with wrk (on PATH; Debian:
+    /// `apt-get install wrk`) instead of the built-in load generator: one
+    /// request signed here, resent as signed by `wrk -t1 -cN --latency`.
+    /// CreateUser (a new name each time) and the ListUsers page keep the
+    /// built-in generator.
+    #[arg(long)]
+    wrk: bool,
 }
 
 impl LoadArgs {
@@ -77,6 +84,153 @@ struct Key {
     id: String,
     secret: String,
     token: Option<String>,
+}
+
+/// The headers of a SigV4-signed `POST /` carrying `body`, `authorization`
+/// last (`content-length` is left to the sender).
+fn signed_headers(
+    host: &str,
+    key: &Key,
+    service: &str,
+    body: &str,
+    amz_date: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut headers = vec![
+        ("host".to_string(), host.to_string()),
+        (
+            "content-type".to_string(),
+            "application/x-www-form-urlencoded; charset=utf-8".to_string(),
+        ),
+        ("x-amz-date".to_string(), amz_date.to_string()),
+    ];
+    if let Some(t) = &key.token {
+        headers.push(("x-amz-security-token".to_string(), t.clone()));
+    }
+    let hash = ward_sigv4::sha256_hex(body.as_bytes());
+    let auth = {
+        let req = ward_sigv4::Request {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body_sha256: &hash,
+        };
+        ward_sigv4::authorization_header(
+            &req,
+            &key.id,
+            &SecretKey::new(key.secret.clone()),
+            "us-east-1",
+            service,
+        )
+        .map_err(|e| anyhow!("{e}"))?
+    };
+    headers.push(("authorization".to_string(), auth));
+    Ok(headers)
+}
+
+/// Run `wrk -t1 -c{conns} --latency` for `secs` seconds against `addr`
+/// with one request signed now (valid for the 15 minutes SigV4 allows).
+fn wrk(
+    addr: SocketAddr,
+    key: &Key,
+    service: &str,
+    body: &str,
+    conns: usize,
+    secs: u64,
+) -> Result<Stats> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let amz_date = ward_sigv4::format_amz_date(i64::try_from(now)?);
+    let headers = signed_headers(&addr.to_string(), key, service, body, &amz_date)?;
+    let lua_str = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut script = format!("wrk.method = \"POST\"\nwrk.body = {}\n", lua_str(body));
+    for (k, v) in &headers {
+        // wrk adds a `Host` of its own unless the table has one by that
+        // exact name; two would change what was signed.
+        let k = if k == "host" { "Host" } else { k.as_str() };
+        script.push_str(&format!("wrk.headers[{}] = {}\n", lua_str(k), lua_str(v)));
+    }
+    let path = std::env::temp_dir().join(format!("ward-bench-{}.lua", std::process::id()));
+    std::fs::write(&path, script)?;
+    let out = std::process::Command::new("wrk")
+        .arg("-t1")
+        .arg(format!("-c{conns}"))
+        .arg(format!("-d{secs}s"))
+        .arg("--latency")
+        .arg("-s")
+        .arg(&path)
+        .arg(format!("http://{addr}/"))
+        .output();
+    let _ = std::fs::remove_file(&path);
+    let out = match out {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("--wrk: `wrk` is not on PATH (Debian: apt-get install wrk)")
+        }
+        Err(e) => bail!("--wrk: running wrk: {e}"),
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "--wrk: wrk failed ({}): {}{}",
+            out.status,
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    parse_wrk(&text)
+}
+
+/// wrk's report (`--latency`): requests, seconds, req/s, p50, p99, and the
+/// non-2xx answers and socket errors as errors.
+fn parse_wrk(text: &str) -> Result<Stats> {
+    let duration = |v: &str| -> Option<f64> {
+        let split = v.find(|c: char| c.is_ascii_alphabetic())?;
+        let (n, unit) = v.split_at(split);
+        let n: f64 = n.parse().ok()?;
+        Some(match unit {
+            "us" => n,
+            "ms" => n * 1e3,
+            "s" => n * 1e6,
+            "m" => n * 60e6,
+            "h" => n * 3600e6,
+            _ => return None,
+        })
+    };
+    let (mut requests, mut seconds, mut rps) = (None, None, None);
+    let (mut p50, mut p99, mut errors) = (None, None, 0u64);
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            [n, "requests", "in", t, ..] => {
+                requests = n.parse::<usize>().ok();
+                seconds = duration(t.trim_end_matches(',')).map(|us| us / 1e6);
+            }
+            ["Requests/sec:", r] => rps = r.parse::<f64>().ok(),
+            ["50%", t] => p50 = duration(t),
+            ["99%", t] => p99 = duration(t),
+            ["Non-2xx", "or", "3xx", "responses:", n] => errors += n.parse::<u64>()?,
+            ["Socket", "errors:", rest @ ..] => {
+                errors += rest
+                    .iter()
+                    .filter_map(|x| x.trim_end_matches(',').parse::<u64>().ok())
+                    .sum::<u64>();
+            }
+            _ => {}
+        }
+    }
+    match (requests, seconds, rps, p50, p99) {
+        (Some(requests), Some(seconds), Some(rps), Some(p50_us), Some(p99_us)) => Ok(Stats {
+            rps,
+            requests,
+            seconds,
+            p50_us,
+            p99_us,
+            errors,
+        }),
+        _ => bail!("--wrk: could not read wrk's report:\n{text}"),
+    }
 }
 
 /// One keep-alive connection.
@@ -116,44 +270,13 @@ impl Conn {
             }
             _ => {}
         }
-        let mut headers = vec![
-            ("host".to_string(), self.host.clone()),
-            (
-                "content-type".to_string(),
-                "application/x-www-form-urlencoded; charset=utf-8".to_string(),
-            ),
-            ("x-amz-date".to_string(), amz_date.clone()),
-        ];
-        if let Some(t) = &key.token {
-            headers.push(("x-amz-security-token".to_string(), t.clone()));
-        }
-        let hash = ward_sigv4::sha256_hex(body.as_bytes());
-        let auth = {
-            let req = ward_sigv4::Request {
-                method: "POST",
-                path: "/",
-                query: "",
-                headers: &headers,
-                body_sha256: &hash,
-            };
-            ward_sigv4::authorization_header(
-                &req,
-                &key.id,
-                &SecretKey::new(key.secret.clone()),
-                "us-east-1",
-                service,
-            )
-            .map_err(|e| anyhow!("{e}"))?
-        };
+        let headers = signed_headers(&self.host, key, service, body, &amz_date)?;
         let mut req = String::with_capacity(512 + body.len());
         req.push_str("POST / HTTP/1.1\r\n");
         for (k, v) in &headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
-        req.push_str(&format!(
-            "authorization: {auth}\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        ));
+        req.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
         self.w.write_all(req.as_bytes()).await?;
         self.last = Some((body.to_string(), amz_date, req.into_bytes()));
         self.answer().await
@@ -305,7 +428,9 @@ fn header(args: &LoadArgs, server: &Server) {
         server.addr,
         args.workers(),
         if server.audit { "on" } else { "off" },
-        if args.sign_each {
+        if args.wrk {
+            "GetCallerIdentity and AssumeRole driven by wrk -t1 (one request signed once), CreateUser by the built-in generator"
+        } else if args.sign_each {
             "every request signed afresh"
         } else {
             "a request identical to the one before resent as signed"
@@ -338,7 +463,9 @@ fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
         off.addr,
         on.addr,
         args.workers(),
-        if args.sign_each {
+        if args.wrk {
+            "GetCallerIdentity and AssumeRole driven by wrk -t1 (one request signed once), CreateUser by the built-in generator"
+        } else if args.sign_each {
             "every request signed afresh"
         } else {
             "a request identical to the one before resent as signed"
@@ -517,6 +644,16 @@ impl Server {
 
     /// Run one scenario.
     async fn drive(&self, name: &str, conns: usize, args: &LoadArgs) -> Result<Stats> {
+        if args.wrk {
+            let fixed = match name {
+                "GetCallerIdentity" => Some((&self.root, "Action=GetCallerIdentity&Version=2011-06-15".to_string())),
+                "AssumeRole" => Some((&self.user, format!("Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A{ACCOUNT}%3Arole%2Fbench-role&RoleSessionName=wrk"))),
+                _ => None,
+            };
+            if let Some((key, body)) = fixed {
+                return wrk(self.addr, key, "sts", &body, conns, args.seconds);
+            }
+        }
         let (key, service, body): (_, _, Arc<dyn Fn(u64) -> String + Send + Sync>) = match name {
             "GetCallerIdentity" => (
                 self.root.clone(),
@@ -627,5 +764,53 @@ impl Server {
             bail!("some requests failed");
         }
         Ok(std::process::ExitCode::SUCCESS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// wrk 4.1's report with `--latency`, as it prints it.
+    const REPORT: &str = "Running 3s test @ http://127.0.0.1:8711/
+  1 threads and 8 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   125.10us   50.21us   2.01ms   90.11%
+    Req/Sec    61.20k     3.10k   66.10k    80.00%
+  Latency Distribution
+     50%  118.00us
+     75%  131.00us
+     90%  150.00us
+     99%    1.25ms
+  183456 requests in 3.00s, 89.21MB read
+  Socket errors: connect 0, read 2, write 1, timeout 0
+  Non-2xx or 3xx responses: 5
+Requests/sec:  61152.11
+Transfer/sec:     29.74MB
+";
+
+    #[test]
+    fn wrk_reports_are_read() {
+        let s = parse_wrk(REPORT).unwrap();
+        assert_eq!(s.requests, 183_456);
+        assert!((s.seconds - 3.0).abs() < 1e-9);
+        assert!((s.rps - 61_152.11).abs() < 1e-6);
+        assert!((s.p50_us - 118.0).abs() < 1e-9);
+        assert!((s.p99_us - 1250.0).abs() < 1e-9);
+        assert_eq!(s.errors, 8);
+        // A clean run counts no errors; a minute-long one reads as 60 s.
+        let clean = REPORT
+            .replace(
+                "  Socket errors: connect 0, read 2, write 1, timeout 0\n",
+                "",
+            )
+            .replace("  Non-2xx or 3xx responses: 5\n", "")
+            .replace("requests in 3.00s", "requests in 1.00m");
+        let s = parse_wrk(&clean).unwrap();
+        assert_eq!(s.errors, 0);
+        assert!((s.seconds - 60.0).abs() < 1e-9);
+        // Without the latency distribution (no --latency), nothing is made up.
+        let short = REPORT.replace("     99%    1.25ms\n", "");
+        assert!(parse_wrk(&short).is_err());
     }
 }
