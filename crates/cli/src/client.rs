@@ -111,25 +111,15 @@ impl Client {
             ("x-amz-date".to_string(), ward_sigv4::format_amz_date(now)),
             ("x-amz-target".to_string(), target.to_string()),
         ];
-        if let Some(t) = &self.token {
-            headers.push(("x-amz-security-token".into(), t.clone()));
-        }
-        let hash = ward_sigv4::sha256_hex(body.as_bytes());
-        let req = ward_sigv4::Request {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &headers,
-            body_sha256: &hash,
-        };
-        let auth = ward_sigv4::authorization_header(
-            &req,
+        sign_post(
+            &mut headers,
+            &body,
             &self.access_key_id,
-            &SecretKey::new(self.secret.clone()),
+            &self.secret,
+            self.token.as_deref(),
             &self.region,
             "ward",
-        )
-        .map_err(|e| anyhow!("{e}"))?;
+        )?;
         let mut s = std::net::TcpStream::connect(&hostport)
             .with_context(|| format!("cannot reach Ward at {}", self.endpoint))?;
         let mut text = String::from("POST / HTTP/1.1\r\n");
@@ -137,7 +127,7 @@ impl Client {
             text.push_str(&format!("{k}: {v}\r\n"));
         }
         text.push_str(&format!(
-            "authorization: {auth}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            "content-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
         ));
         s.write_all(text.as_bytes())?;
@@ -154,6 +144,42 @@ impl Client {
             .with_context(|| format!("not a JSON answer (HTTP {status}): {body}"))?;
         Ok((status, v))
     }
+}
+
+/// Sign a `POST /` of `body` (Ward's own clients: this one, the load
+/// generator): `headers` must hold `host` and `x-amz-date`; the session
+/// token, if any, and then `authorization` are added. Every header is
+/// signed; `content-length` is left to the sender.
+pub(crate) fn sign_post(
+    headers: &mut Vec<(String, String)>,
+    body: &str,
+    access_key_id: &str,
+    secret: &str,
+    token: Option<&str>,
+    region: &str,
+    service: &str,
+) -> Result<()> {
+    if let Some(t) = token {
+        headers.push(("x-amz-security-token".to_string(), t.to_string()));
+    }
+    let hash = ward_sigv4::sha256_hex(body.as_bytes());
+    let req = ward_sigv4::Request {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: headers.as_slice(),
+        body_sha256: &hash,
+    };
+    let auth = ward_sigv4::authorization_header(
+        &req,
+        access_key_id,
+        &SecretKey::new(secret.to_string()),
+        region,
+        service,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    headers.push(("authorization".to_string(), auth));
+    Ok(())
 }
 
 /// A JSON error answer as one line: `Code: Message`.

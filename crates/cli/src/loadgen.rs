@@ -22,7 +22,6 @@ use ward_core::iam::{Entity, Iam};
 use ward_core::model::now;
 use ward_core::store::Store;
 use ward_server::{AppState, Config};
-use ward_sigv4::SecretKey;
 use ward_store::SqliteStore;
 
 #[derive(Debug, Args)]
@@ -71,10 +70,7 @@ pub struct LoadArgs {
 
 impl LoadArgs {
     fn workers(&self) -> usize {
-        self.workers.map_or_else(
-            || std::thread::available_parallelism().map_or(2, usize::from),
-            usize::from,
-        )
+        crate::serve::workers(self.workers)
     }
 }
 
@@ -103,28 +99,15 @@ fn signed_headers(
         ),
         ("x-amz-date".to_string(), amz_date.to_string()),
     ];
-    if let Some(t) = &key.token {
-        headers.push(("x-amz-security-token".to_string(), t.clone()));
-    }
-    let hash = ward_sigv4::sha256_hex(body.as_bytes());
-    let auth = {
-        let req = ward_sigv4::Request {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &headers,
-            body_sha256: &hash,
-        };
-        ward_sigv4::authorization_header(
-            &req,
-            &key.id,
-            &SecretKey::new(key.secret.clone()),
-            "us-east-1",
-            service,
-        )
-        .map_err(|e| anyhow!("{e}"))?
-    };
-    headers.push(("authorization".to_string(), auth));
+    crate::client::sign_post(
+        &mut headers,
+        body,
+        &key.id,
+        &key.secret,
+        key.token.as_deref(),
+        "us-east-1",
+        service,
+    )?;
     Ok(headers)
 }
 
@@ -138,10 +121,7 @@ fn wrk(
     conns: usize,
     secs: u64,
 ) -> Result<Stats> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
-    let amz_date = ward_sigv4::format_amz_date(i64::try_from(now)?);
+    let amz_date = ward_sigv4::format_amz_date(now());
     let headers = signed_headers(&addr.to_string(), key, service, body, &amz_date)?;
     let lua_str = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
     let mut script = format!("wrk.method = \"POST\"\nwrk.body = {}\n", lua_str(body));
@@ -259,10 +239,7 @@ impl Conn {
 
     /// POST a signed Query request; the HTTP status and body.
     async fn call(&mut self, key: &Key, service: &str, body: &str) -> Result<(u16, String)> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs();
-        let amz_date = ward_sigv4::format_amz_date(i64::try_from(now)?);
+        let amz_date = ward_sigv4::format_amz_date(now());
         match &self.last {
             Some((b, d, bytes)) if !self.sign_each && b == body && *d == amz_date => {
                 self.w.write_all(bytes).await?;
@@ -644,16 +621,6 @@ impl Server {
 
     /// Run one scenario.
     async fn drive(&self, name: &str, conns: usize, args: &LoadArgs) -> Result<Stats> {
-        if args.wrk {
-            let fixed = match name {
-                "GetCallerIdentity" => Some((&self.root, "Action=GetCallerIdentity&Version=2011-06-15".to_string())),
-                "AssumeRole" => Some((&self.user, format!("Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A{ACCOUNT}%3Arole%2Fbench-role&RoleSessionName=wrk"))),
-                _ => None,
-            };
-            if let Some((key, body)) = fixed {
-                return wrk(self.addr, key, "sts", &body, conns, args.seconds);
-            }
-        }
         let (key, service, body): (_, _, Arc<dyn Fn(u64) -> String + Send + Sync>) = match name {
             "GetCallerIdentity" => (
                 self.root.clone(),
@@ -682,6 +649,11 @@ impl Server {
                 )
             }
         };
+        // Every GetCallerIdentity is the same request, and so can every
+        // AssumeRole be; CreateUser needs a new name each time.
+        if args.wrk && service == "sts" {
+            return wrk(self.addr, &key, service, &body(0), conns, args.seconds);
+        }
         drive(
             self.addr,
             key,

@@ -284,15 +284,19 @@ fn listen<S: Store>(
         args.region
     );
     println!("  aws sts get-caller-identity");
-    let workers = args.workers.map_or_else(
-        || std::thread::available_parallelism().map_or(2, usize::from),
-        usize::from,
-    );
-    ward_server::serve(listener, state.clone(), workers, async {
+    ward_server::serve(listener, state.clone(), workers(args.workers), async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .context("the server stopped")?;
     // The records of the last moments before Ctrl-C.
     state.flush_audit();
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Worker threads for `--workers`: as given, or one per core.
+pub(crate) fn workers(given: Option<u16>) -> usize {
+    given.map_or_else(
+        || std::thread::available_parallelism().map_or(2, usize::from),
+        usize::from,
+    )
 }
