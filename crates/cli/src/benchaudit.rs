@@ -78,13 +78,16 @@ fn record(n: u64, time: i64) -> (String, EventKeys) {
     } else {
         "iam.amazonaws.com"
     };
-    let resources = if op.contains("User") && op != "ListUsers" {
-        json!([{"type": "AWS::IAM::User", "ARN": format!("user-{target}")}])
+    // What the request names, and the record's `resources` (as the server
+    // makes them: `ward_core::audit::resources_of`).
+    let parameters = if op.contains("User") && op != "ListUsers" {
+        json!({"userName": format!("user-{target}")})
     } else if op.contains("Role") && op != "ListRoles" {
-        json!([{"type": "AWS::IAM::Role", "ARN": format!("arn:aws:iam::{ACCOUNT}:role/role-{target}")}])
+        json!({"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/role-{target}")})
     } else {
-        json!([])
+        json!({})
     };
+    let resources = ward_core::audit::resources_of(&parameters, ACCOUNT);
     // UUIDv7: the time in milliseconds first, as the server makes them.
     let event_id = {
         let ms = u64::try_from(time).unwrap_or(0) * 1000 + n % 1000;
@@ -114,7 +117,7 @@ fn record(n: u64, time: i64) -> (String, EventKeys) {
         "awsRegion": "us-east-1",
         "sourceIPAddress": "10.0.0.12",
         "userAgent": "aws-cli/1.36.0 md/Botocore#1.35.0 ua/2.0 os/linux#6.1.0 md/arch#x86_64 lang/python#3.11.2 md/pyimpl#CPython cfg/retry-mode#legacy botocore/1.35.0",
-        "requestParameters": {"userName": format!("user-{target}")},
+        "requestParameters": parameters,
         "responseElements": null,
         "requestID": format!("{:032x}", fastrand::u128(..)),
         "eventID": event_id,

@@ -1595,7 +1595,14 @@ fn aws_cli_lookup_events() {
     aws(
         &s,
         "admin",
-        &["iam", "create-user", "--user-name", "audited"],
+        &[
+            "iam",
+            "create-user",
+            "--user-name",
+            "audited",
+            "--path",
+            "/team/",
+        ],
     )
     .unwrap();
     aws(&s, "admin", &["iam", "list-users"]).unwrap();
@@ -1650,7 +1657,16 @@ fn aws_cli_lookup_events() {
     assert!(made["responseElements"]["user"]["arn"]
         .as_str()
         .unwrap()
-        .ends_with(":user/audited"));
+        .ends_with(":user/team/audited"));
+    // `resources`: ARNs with their owner, as CloudTrail lists them; the
+    // lookup shows the name the request gave.
+    let arn = "arn:aws:iam::123456789012:user/team/audited";
+    let listed = json!([{"ARN": arn, "accountId": "123456789012", "type": "AWS::IAM::User"}]);
+    assert_eq!(made["resources"], listed);
+    assert_eq!(
+        creates[1]["Resources"],
+        json!([{"ResourceType": "AWS::IAM::User", "ResourceName": "audited"}])
+    );
     let date = made["responseElements"]["user"]["createDate"]
         .as_str()
         .unwrap();
@@ -1670,6 +1686,8 @@ fn aws_cli_lookup_events() {
         key.as_str()
     );
     assert_eq!(rk["responseElements"]["accessKey"]["status"], "Active");
+    // Named by its name only, the user is listed on its stored path.
+    assert_eq!(rk["resources"], listed);
     assert!(rk["responseElements"]["accessKey"]
         .get("secretAccessKey")
         .is_none());

@@ -7,7 +7,7 @@
 use crate::{Api, AppState};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
-use ward_core::audit::{Additional, EventKeys, Queued, Record, Resource, UserIdentity, Written};
+use ward_core::audit::{Additional, EventKeys, Queued, Record, UserIdentity, Written};
 use ward_core::auth::{Caller, CallerKind, RequestInfo};
 use ward_core::store::Store;
 use ward_core::ApiError;
@@ -136,32 +136,6 @@ fn user_identity(c: Option<&Caller>, key: Option<&str>) -> UserIdentity {
     u
 }
 
-/// The resources a request names, as CloudTrail lists them.
-fn resources(parameters: &Value) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    let get = |k: &str| {
-        parameters
-            .get(k)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    for (k, ty) in [
-        ("userName", "AWS::IAM::User"),
-        ("groupName", "AWS::IAM::Group"),
-        ("roleName", "AWS::IAM::Role"),
-        ("policyArn", "AWS::IAM::Policy"),
-        ("roleArn", "AWS::IAM::Role"),
-        ("instanceProfileName", "AWS::IAM::InstanceProfile"),
-        ("serialNumber", "AWS::IAM::MFADevice"),
-        ("accessKeyId", "AWS::IAM::AccessKey"),
-    ] {
-        if let Some(v) = get(k) {
-            out.push((ty, v));
-        }
-    }
-    out
-}
-
 /// STS calls whose records carry their answers although they change
 /// nothing: the credentials issued (without the secret key), as CloudTrail
 /// records them.
@@ -213,7 +187,7 @@ pub(crate) fn record(e: &Event<'_>) -> ward_core::audit::Draft {
         .caller
         .map_or(e.fallback_account, |c| c.account.as_str())
         .to_string();
-    let res = resources(&e.parameters);
+    let resources = ward_core::audit::resources_of(&e.parameters, &account);
     let v = Record {
         event_version: "1.11",
         user_identity: user_identity(e.caller, e.access_key_id),
@@ -230,10 +204,7 @@ pub(crate) fn record(e: &Event<'_>) -> ward_core::audit::Draft {
         request_id: e.request_id.to_string(),
         event_id,
         read_only,
-        resources: res
-            .into_iter()
-            .map(|(kind, arn)| Resource { kind, arn })
-            .collect(),
+        resources,
         event_type: "AwsApiCall",
         management_event: true,
         recipient_account_id: account.clone(),
@@ -567,10 +538,14 @@ pub(crate) fn lookup<S: Store>(
                 "EventTime": time,
                 "EventSource": s("eventSource"),
                 "Username": username,
-                "Resources": r.get("resources").and_then(Value::as_array).map(|a| a.iter().map(|x| json!({
-                    "ResourceType": x.get("type").cloned().unwrap_or(Value::Null),
-                    "ResourceName": x.get("ARN").cloned().unwrap_or(Value::Null),
-                })).collect::<Vec<_>>()).unwrap_or_default(),
+                // What the request names, as it is found by `ResourceName`.
+                "Resources": r
+                    .get("requestParameters")
+                    .map(ward_core::audit::named_resources)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(kind, name)| json!({"ResourceType": kind, "ResourceName": name}))
+                    .collect::<Vec<_>>(),
                 "CloudTrailEvent": text,
             }))
         })

@@ -168,6 +168,7 @@ pub fn finish(draft: Draft, decisions: &[Noted]) -> (String, EventKeys) {
                 allowed: n.allowed,
             })
             .collect();
+        resolve_paths(&mut event.resources, decisions);
         event.additional_event_data.decisions =
             decisions.iter().map(|n| n.detail.clone()).collect();
     }
@@ -329,6 +330,94 @@ pub(crate) fn track_access<'a>(
     Ok(())
 }
 
+/// The request parameters that name a resource, and its type.
+const NAMED: &[(&str, &str)] = &[
+    ("userName", "AWS::IAM::User"),
+    ("groupName", "AWS::IAM::Group"),
+    ("roleName", "AWS::IAM::Role"),
+    ("policyArn", "AWS::IAM::Policy"),
+    ("roleArn", "AWS::IAM::Role"),
+    ("instanceProfileName", "AWS::IAM::InstanceProfile"),
+    ("serialNumber", "AWS::IAM::MFADevice"),
+    ("accessKeyId", "AWS::IAM::AccessKey"),
+];
+
+/// The resources a request names, as `LookupEvents` shows and finds them
+/// (`ResourceType`, `ResourceName`): the name or ARN as the request gave it.
+pub fn named_resources(params: &serde_json::Value) -> Vec<(&'static str, &str)> {
+    NAMED
+        .iter()
+        .filter_map(|(k, ty)| Some((*ty, params.get(*k)?.as_str()?)))
+        .collect()
+}
+
+/// The ARN's resource type segment of an IAM entity named by its name.
+fn arn_segment(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "AWS::IAM::User" => "user",
+        "AWS::IAM::Group" => "group",
+        "AWS::IAM::Role" => "role",
+        "AWS::IAM::InstanceProfile" => "instance-profile",
+        _ => return None,
+    })
+}
+
+/// The record's `resources`: each resource the request names, by its ARN
+/// and owner. An entity named by its name is in `account`, on the `path`
+/// the request gives (a create) or `/`; [`finish`] puts in the path it is
+/// stored on when an authorization decision names it. Resources without an
+/// ARN (an access key, a hardware MFA device) are found by `ResourceName`
+/// but not listed.
+pub fn resources_of(params: &serde_json::Value, account: &str) -> Vec<Resource> {
+    let path = params
+        .get("path")
+        .and_then(serde_json::Value::as_str)
+        .filter(|p| p.starts_with('/') && p.ends_with('/'))
+        .unwrap_or("/");
+    named_resources(params)
+        .into_iter()
+        .filter_map(|(kind, v)| {
+            let arn = if v.starts_with("arn:") {
+                v.to_string()
+            } else {
+                format!("arn:aws:iam::{account}:{}{path}{v}", arn_segment(kind)?)
+            };
+            let account_id = arn.split(':').nth(4).unwrap_or_default().to_string();
+            Some(Resource {
+                arn,
+                account_id,
+                kind,
+            })
+        })
+        .collect()
+}
+
+/// Entities named by their names get the ARN an authorization decision
+/// used (with the path they are stored on).
+fn resolve_paths(resources: &mut [Resource], decisions: &[Noted]) {
+    for r in resources {
+        let Some(seg) = arn_segment(r.kind) else {
+            continue;
+        };
+        let Some((prefix, name)) = r.arn.rsplit_once('/') else {
+            continue;
+        };
+        // `arn:aws:iam::123:user` and `bob`: the same kind and name, any path.
+        let Some(head) = prefix
+            .strip_suffix(&format!(":{seg}"))
+            .map(|h| format!("{h}:{seg}/"))
+        else {
+            continue;
+        };
+        if let Some(d) = decisions.iter().find(|d| {
+            let a = &d.detail.resource;
+            a.starts_with(&head) && a.rsplit_once('/').is_some_and(|(_, n)| n == name)
+        }) {
+            r.arn.clone_from(&d.detail.resource);
+        }
+    }
+}
+
 /// A record's lookup attributes, from the CloudTrail record itself (so the
 /// index can be rebuilt or pruned from the records alone).
 pub fn attributes_of(r: &serde_json::Value) -> Vec<(&'static str, String)> {
@@ -362,17 +451,10 @@ pub fn attributes_of(r: &serde_json::Value) -> Vec<(&'static str, String)> {
     if let Some(k) = s("/userIdentity/accessKeyId").filter(|k| !k.is_empty()) {
         out.push(("AccessKeyId", k));
     }
-    for res in r
-        .get("resources")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(t) = res.get("type").and_then(Value::as_str) {
-            out.push(("ResourceType", t.to_string()));
-        }
-        if let Some(n) = res.get("ARN").and_then(Value::as_str) {
-            out.push(("ResourceName", n.to_string()));
+    if let Some(params) = r.get("requestParameters") {
+        for (kind, name) in named_resources(params) {
+            out.push(("ResourceType", kind.to_string()));
+            out.push(("ResourceName", name.to_string()));
         }
     }
     out.sort();
@@ -408,6 +490,89 @@ mod tests {
             ..Default::default()
         };
         (r, keys)
+    }
+
+    /// `resources` lists ARNs with their owner and type, as CloudTrail does
+    /// (<https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html>);
+    /// lookups still find a resource by the name the request gave.
+    #[test]
+    fn resources_are_arns_and_entities_get_their_stored_path() {
+        let params = serde_json::json!({
+            "userName": "bob",
+            "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            "roleArn": "arn:aws:iam::222:role/x",
+            "accessKeyId": "AKIAEXAMPLE",
+            "serialNumber": "GAHT12345678",
+        });
+        let arns = |rs: &[Resource]| -> Vec<(String, String, &str)> {
+            rs.iter()
+                .map(|r| (r.arn.clone(), r.account_id.clone(), r.kind))
+                .collect()
+        };
+        assert_eq!(
+            arns(&resources_of(&params, "111")),
+            vec![
+                (
+                    "arn:aws:iam::111:user/bob".into(),
+                    "111".into(),
+                    "AWS::IAM::User"
+                ),
+                (
+                    "arn:aws:iam::aws:policy/ReadOnlyAccess".into(),
+                    "aws".into(),
+                    "AWS::IAM::Policy"
+                ),
+                (
+                    "arn:aws:iam::222:role/x".into(),
+                    "222".into(),
+                    "AWS::IAM::Role"
+                ),
+            ]
+        );
+        // A create gives the path.
+        let created = serde_json::json!({"roleName": "r", "path": "/app/"});
+        assert_eq!(
+            resources_of(&created, "111")[0].arn,
+            "arn:aws:iam::111:role/app/r"
+        );
+        // A call on a stored entity: the path its authorization used.
+        let mut r = Record::example("e", "AttachUserPolicy", 0);
+        r.request_parameters = serde_json::json!({"userName": "bob"});
+        r.resources = resources_of(&r.request_parameters, "111");
+        let noted = |resource: &str| Noted {
+            entity: "arn:aws:iam::111:root".into(),
+            allowed: true,
+            detail: DecisionDetail {
+                principal: "arn:aws:iam::111:root".into(),
+                action: "iam:AttachUserPolicy".into(),
+                resource: resource.into(),
+                decision: "allowed",
+                decided_by: None,
+                matched_statements: vec![],
+            },
+        };
+        let keys = EventKeys::default();
+        let decisions = [
+            noted("arn:aws:iam::111:user/bobby"),
+            noted("arn:aws:iam::111:group/eng/bob"),
+            noted("arn:aws:iam::111:user/eng/bob"),
+        ];
+        let (json, _) = finish((r.clone(), keys.clone()), &decisions);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            v["resources"],
+            serde_json::json!([{"ARN": "arn:aws:iam::111:user/eng/bob", "accountId": "111", "type": "AWS::IAM::User"}])
+        );
+        // No decision names it: the default path stays.
+        let (json, _) = finish((r, keys), &decisions[..2]);
+        assert!(
+            json.contains(r#""ARN":"arn:aws:iam::111:user/bob""#),
+            "{json}"
+        );
+        // Found by name and type, from the record alone.
+        let attrs = attributes_of(&v);
+        assert!(attrs.contains(&("ResourceName", "bob".into())), "{attrs:?}");
+        assert!(attrs.contains(&("ResourceType", "AWS::IAM::User".into())));
     }
 
     #[test]

@@ -27,13 +27,17 @@ pub struct UserIdentity {
     pub session_context: Option<Value>,
 }
 
-/// One entry of `resources`.
-#[derive(Debug, Clone, Serialize)]
+/// One entry of `resources`: a resource's ARN, the account that owns it,
+/// and its type (`AWS::IAM::Role`), as CloudTrail lists them
+/// (<https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html>).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Resource {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
     #[serde(rename = "ARN")]
     pub arn: String,
+    #[serde(rename = "accountId")]
+    pub account_id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
 }
 
 /// `additionalEventData`: Ward's decision and the authorization decisions
@@ -110,9 +114,9 @@ impl Record {
         if !u.access_key_id.is_empty() {
             out.push(("AccessKeyId", u.access_key_id.clone()));
         }
-        for r in &self.resources {
-            out.push(("ResourceType", r.kind.to_string()));
-            out.push(("ResourceName", r.arn.clone()));
+        for (kind, name) in super::named_resources(&self.request_parameters) {
+            out.push(("ResourceType", kind.to_string()));
+            out.push(("ResourceName", name.to_string()));
         }
         out.sort();
         out.dedup();
@@ -206,10 +210,12 @@ impl Record {
             ",\"readOnly\":false,\"resources\":["
         });
         for (i, r) in self.resources.iter().enumerate() {
-            o.push_str(if i == 0 { "{\"type\":" } else { ",{\"type\":" });
-            string(&mut o, r.kind);
-            o.push_str(",\"ARN\":");
+            o.push_str(if i == 0 { "{\"ARN\":" } else { ",{\"ARN\":" });
             string(&mut o, &r.arn);
+            o.push_str(",\"accountId\":");
+            string(&mut o, &r.account_id);
+            o.push_str(",\"type\":");
+            string(&mut o, r.kind);
             o.push('}');
         }
         o.push_str("],\"eventType\":");
@@ -424,8 +430,9 @@ mod tests {
                 event_id: "e".into(),
                 read_only: true,
                 resources: vec![Resource {
+                    arn: "arn:aws:iam::1:user/bob".into(),
+                    account_id: "1".into(),
                     kind: "AWS::IAM::User",
-                    arn: "bob".into(),
                 }],
                 event_type: "AwsApiCall",
                 management_event: true,
@@ -513,8 +520,9 @@ mod tests {
                     resources: resources
                         .into_iter()
                         .map(|arn| Resource {
-                            kind: "AWS::IAM::User",
                             arn,
+                            account_id: "111".into(),
+                            kind: "AWS::IAM::User",
                         })
                         .collect(),
                     event_type: "AwsApiCall",
