@@ -208,6 +208,7 @@ fn parse_wrk(text: &str) -> Result<Stats> {
             p50_us,
             p99_us,
             errors,
+            cpu_us: None,
         }),
         _ => bail!("--wrk: could not read wrk's report:\n{text}"),
     }
@@ -296,6 +297,22 @@ struct Stats {
     p50_us: f64,
     p99_us: f64,
     errors: u64,
+    /// CPU time this process spent per request, in µs (`--compare-audit`).
+    cpu_us: Option<f64>,
+}
+
+/// The CPU time this process has used, user and system, all threads
+/// (those gone included), from `/proc/self/stat` (Linux; `None` elsewhere).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: utime and stime are the 14th and 15th fields of the line.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // The kernel reports in USER_HZ, 100 on every Linux architecture Ward
+    // builds for.
+    Some(ticks / 100.0)
 }
 
 /// Run `conns` connections for `secs` seconds; `body(n)` makes the n-th request.
@@ -349,6 +366,7 @@ async fn drive(
         p50_us: pct(0.5),
         p99_us: pct(0.99),
         errors: errors.load(Ordering::Relaxed),
+        cpu_us: None,
     })
 }
 
@@ -434,7 +452,7 @@ fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
     let on = Server::start(true, args.workers())?;
     let client_rt = client_runtime()?;
     println!(
-        "ward bench-server --compare-audit: {} rounds of {} s per server and scenario, servers on {} (audit off) and {} (audit on), {} worker threads each, SQLite with synchronous=FULL, {}; the recording server's time includes storing what its appender had left when a turn ended",
+        "ward bench-server --compare-audit: {} rounds of {} s per server and scenario, servers on {} (audit off) and {} (audit on), {} worker threads each, SQLite with synchronous=FULL, {}; the recording server's time includes storing what its appender had left when a turn ended; cpu: this process's CPU µs per request (servers, appender, built-in load generator), the median of the rounds",
         args.rounds,
         args.seconds,
         off.addr,
@@ -449,7 +467,7 @@ fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
         }
     );
     println!(
-        "{:<22} {:>5} {:>12} {:>12} {:>8} {:>8} {:>8} {:>8} {:>12}",
+        "{:<22} {:>5} {:>12} {:>12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12}",
         "scenario",
         "conns",
         "off req/s",
@@ -458,6 +476,8 @@ fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
         "on p50",
         "off p99",
         "on p99",
+        "off cpu",
+        "on cpu",
         "kept"
     );
     let median = |mut v: Vec<f64>| {
@@ -476,8 +496,15 @@ fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
                 // Recording is a process-wide switch: off while the other
                 // server runs, so it notes nothing.
                 ward_core::audit::set_recording(first_on);
+                let cpu = process_cpu_seconds();
                 let mut s = client_rt.block_on(server.drive(name, conns, args))?;
                 server.drain(&mut s);
+                // This process's CPU (both servers, their appenders, the
+                // built-in load generator; not wrk) per request answered.
+                s.cpu_us = match (cpu, process_cpu_seconds()) {
+                    (Some(a), Some(b)) if s.requests > 0 => Some((b - a) * 1e6 / s.requests as f64),
+                    _ => None,
+                };
                 if s.errors > 0 {
                     bail!("{name}: {} requests failed", s.errors);
                 }
@@ -496,14 +523,24 @@ fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
         let (lo, hi) = kept
             .iter()
             .fold((f64::MAX, f64::MIN), |(l, h), k| (l.min(*k), h.max(*k)));
+        let cpu = |v: &[Stats]| -> String {
+            let c: Vec<f64> = v.iter().filter_map(|s| s.cpu_us).collect();
+            if c.is_empty() {
+                "-".into()
+            } else {
+                format!("{:.1}", median(c))
+            }
+        };
         println!(
-            "{name:<22} {conns:>5} {:>12.0} {:>12.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>5.1} % kept (rounds {lo:.0}–{hi:.0} %)",
+            "{name:<22} {conns:>5} {:>12.0} {:>12.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8} {:>8} {:>5.1} % kept (rounds {lo:.0}–{hi:.0} %)",
             med(&a, |s| s.rps),
             med(&b, |s| s.rps),
             med(&a, |s| s.p50_us),
             med(&b, |s| s.p50_us),
             med(&a, |s| s.p99_us),
             med(&b, |s| s.p99_us),
+            cpu(&a),
+            cpu(&b),
             median(kept.clone()),
         );
     }
