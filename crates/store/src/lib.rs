@@ -283,6 +283,10 @@ pub struct SqliteStore {
     /// Writers waiting for the writer connection (the batch leader waits
     /// for them to join before it commits).
     waiting: AtomicUsize,
+    /// The batch leader sleeps here until no writer is queued (or
+    /// [`GROUP_WAIT`] has passed); the writer that empties the queue wakes it.
+    joined: Mutex<()>,
+    joined_cv: Condvar,
     /// Commit results of finished batches, for the followers.
     done: Mutex<BTreeMap<u64, Result<(), StoreError>>>,
     done_cv: Condvar,
@@ -346,6 +350,8 @@ impl SqliteStore {
                 batch: 0,
             }),
             waiting: AtomicUsize::new(0),
+            joined: Mutex::new(()),
+            joined_cv: Condvar::new(),
             done: Mutex::new(BTreeMap::new()),
             done_cv: Condvar::new(),
             readers: Mutex::new(Vec::new()),
@@ -481,7 +487,11 @@ impl Store for SqliteStore {
     ) -> Result<R, E> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        if self.waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // The last one queued: the leader may commit once we are done.
+            let _g = self.joined.lock().unwrap_or_else(PoisonError::into_inner);
+            self.joined_cv.notify_one();
+        }
         if !w.open && !w.conn.is_autocommit() {
             // A transaction abandoned by a failure: start clean.
             w.conn
@@ -509,10 +519,22 @@ impl Store for SqliteStore {
         }
         // Leader: let queued writers join, then commit the batch for all.
         drop(w);
+        // Sleeping, not spinning: the writers that join need the CPU (and a
+        // record-storing appender may be one of them, for milliseconds).
         let deadline = std::time::Instant::now() + GROUP_WAIT;
-        while self.waiting.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
-            std::thread::yield_now();
+        let mut g = self.joined.lock().unwrap_or_else(PoisonError::into_inner);
+        while self.waiting.load(Ordering::SeqCst) > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            g = self
+                .joined_cv
+                .wait_timeout(g, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
+        drop(g);
         let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let committed = w
             .conn
