@@ -644,7 +644,7 @@ pub(crate) async fn handle<S: Store>(
                 info: &info,
                 fallback_account: "",
             };
-            let (event, keys) = ward_core::audit::finish(trail::record(&ev), &seen.decisions);
+            let (event, keys) = ward_core::audit::finish(trail::record(ev), &seen.decisions);
             q.push(&event, &keys);
         }
     }
@@ -825,7 +825,7 @@ fn dispatch_recorded<S: Store>(
         _ => false,
     };
     if with_write {
-        ward_core::audit::set_pending(trail::record(&trail::Event {
+        ward_core::audit::set_pending(trail::record(trail::Event {
             api,
             action,
             caller: Some(caller),

@@ -177,7 +177,7 @@ pub(crate) fn response_elements(
 
 /// The record and its lookup keys (decisions are added by
 /// [`ward_core::audit::finish`]).
-pub(crate) fn record(e: &Event<'_>) -> ward_core::audit::Draft {
+pub(crate) fn record(e: Event<'_>) -> ward_core::audit::Draft {
     let event_id = event_id();
     let read_only = ["Get", "List", "Describe", "Lookup", "Simulate"]
         .iter()
@@ -199,8 +199,8 @@ pub(crate) fn record(e: &Event<'_>) -> ward_core::audit::Draft {
         user_agent: e.info.user_agent.clone().unwrap_or_default(),
         error_code: e.error.map(|err| err.code.to_string()),
         error_message: e.error.map(|err| err.message.clone()),
-        request_parameters: e.parameters.clone(),
-        response_elements: e.response.clone(),
+        request_parameters: e.parameters,
+        response_elements: e.response,
         request_id: e.request_id.to_string(),
         event_id,
         read_only,
