@@ -416,6 +416,17 @@ fn client_runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// How requests are sent, for the report's first line.
+fn mode(args: &LoadArgs) -> &'static str {
+    if args.wrk {
+        "GetCallerIdentity and AssumeRole driven by wrk -t1 (one request signed once), CreateUser by the built-in generator"
+    } else if args.sign_each {
+        "every request signed afresh"
+    } else {
+        "a request identical to the one before resent as signed"
+    }
+}
+
 fn header(args: &LoadArgs, server: &Server) {
     println!(
         "ward bench-server: {} s per run, server on {} ({} worker threads), SQLite with synchronous=FULL, audit trail {}, {}",
@@ -423,13 +434,7 @@ fn header(args: &LoadArgs, server: &Server) {
         server.addr,
         args.workers(),
         if server.audit { "on" } else { "off" },
-        if args.wrk {
-            "GetCallerIdentity and AssumeRole driven by wrk -t1 (one request signed once), CreateUser by the built-in generator"
-        } else if args.sign_each {
-            "every request signed afresh"
-        } else {
-            "a request identical to the one before resent as signed"
-        }
+        mode(args)
     );
     println!(
         "{:<34} {:>5} {:>11} {:>10} {:>10} {:>7}",
@@ -458,13 +463,7 @@ fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
         off.addr,
         on.addr,
         args.workers(),
-        if args.wrk {
-            "GetCallerIdentity and AssumeRole driven by wrk -t1 (one request signed once), CreateUser by the built-in generator"
-        } else if args.sign_each {
-            "every request signed afresh"
-        } else {
-            "a request identical to the one before resent as signed"
-        }
+        mode(args)
     );
     println!(
         "{:<22} {:>5} {:>12} {:>12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12}",

@@ -37,7 +37,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -287,6 +287,9 @@ pub struct SqliteStore {
     /// [`GROUP_WAIT`] has passed); the writer that empties the queue wakes it.
     joined: Mutex<()>,
     joined_cv: Condvar,
+    /// A leader is (about to be) asleep on `joined_cv`: only then does the
+    /// last queued writer wake it (a wake-up is a system call).
+    leader_waits: AtomicBool,
     /// Commit results of finished batches, for the followers.
     done: Mutex<BTreeMap<u64, Result<(), StoreError>>>,
     done_cv: Condvar,
@@ -352,6 +355,7 @@ impl SqliteStore {
             waiting: AtomicUsize::new(0),
             joined: Mutex::new(()),
             joined_cv: Condvar::new(),
+            leader_waits: AtomicBool::new(false),
             done: Mutex::new(BTreeMap::new()),
             done_cv: Condvar::new(),
             readers: Mutex::new(Vec::new()),
@@ -487,7 +491,9 @@ impl Store for SqliteStore {
     ) -> Result<R, E> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if self.waiting.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.leader_waits.load(Ordering::SeqCst)
+        {
             // The last one queued: the leader may commit once we are done.
             let _g = self.joined.lock().unwrap_or_else(PoisonError::into_inner);
             self.joined_cv.notify_one();
@@ -521,20 +527,16 @@ impl Store for SqliteStore {
         drop(w);
         // Sleeping, not spinning: the writers that join need the CPU (and a
         // record-storing appender may be one of them, for milliseconds).
-        let deadline = std::time::Instant::now() + GROUP_WAIT;
-        let mut g = self.joined.lock().unwrap_or_else(PoisonError::into_inner);
-        while self.waiting.load(Ordering::SeqCst) > 0 {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            g = self
-                .joined_cv
-                .wait_timeout(g, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        drop(g);
+        // The flag is up before `waiting` is read, so the writer that empties
+        // the queue either sees it or was already counted out.
+        self.leader_waits.store(true, Ordering::SeqCst);
+        let g = self.joined.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(
+            self.joined_cv
+                .wait_timeout_while(g, GROUP_WAIT, |()| self.waiting.load(Ordering::SeqCst) > 0)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        self.leader_waits.store(false, Ordering::SeqCst);
         let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let committed = w
             .conn

@@ -396,25 +396,33 @@ pub fn resources_of(params: &serde_json::Value, account: &str) -> Vec<Resource> 
 /// used (with the path they are stored on).
 fn resolve_paths(resources: &mut [Resource], decisions: &[Noted]) {
     for r in resources {
-        let Some(seg) = arn_segment(r.kind) else {
+        // Only an ARN made on the default path: `arn:aws:iam::123:user` and
+        // `bob`; a decision on `arn:aws:iam::123:user/{any path}/bob` is it.
+        let Some((head, name)) = r.arn.rsplit_once('/') else {
             continue;
         };
-        let Some((prefix, name)) = r.arn.rsplit_once('/') else {
+        let on_default_path = arn_segment(r.kind)
+            .and_then(|seg| head.strip_suffix(seg))
+            .is_some_and(|h| h.ends_with(':'));
+        if !on_default_path {
             continue;
-        };
-        // `arn:aws:iam::123:user` and `bob`: the same kind and name, any path.
-        let Some(head) = prefix
-            .strip_suffix(&format!(":{seg}"))
-            .map(|h| format!("{h}:{seg}/"))
-        else {
-            continue;
-        };
-        if let Some(d) = decisions.iter().find(|d| {
-            let a = &d.detail.resource;
-            a.starts_with(&head) && a.rsplit_once('/').is_some_and(|(_, n)| n == name)
-        }) {
-            r.arn.clone_from(&d.detail.resource);
         }
+        let stored = decisions.iter().map(|d| &d.detail.resource).find(|a| {
+            a.strip_prefix(head)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|rest| rest.rsplit('/').next() == Some(name))
+        });
+        if let Some(a) = stored {
+            r.arn.clone_from(a);
+        }
+    }
+}
+
+/// The lookup attributes of the resources a request names.
+fn resource_attributes(params: &serde_json::Value, out: &mut Vec<(&'static str, String)>) {
+    for (kind, name) in named_resources(params) {
+        out.push(("ResourceType", kind.to_string()));
+        out.push(("ResourceName", name.to_string()));
     }
 }
 
@@ -452,10 +460,7 @@ pub fn attributes_of(r: &serde_json::Value) -> Vec<(&'static str, String)> {
         out.push(("AccessKeyId", k));
     }
     if let Some(params) = r.get("requestParameters") {
-        for (kind, name) in named_resources(params) {
-            out.push(("ResourceType", kind.to_string()));
-            out.push(("ResourceName", name.to_string()));
-        }
+        resource_attributes(params, &mut out);
     }
     out.sort();
     out.dedup();

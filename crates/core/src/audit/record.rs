@@ -30,7 +30,7 @@ pub struct UserIdentity {
 /// One entry of `resources`: a resource's ARN, the account that owns it,
 /// and its type (`AWS::IAM::Role`), as CloudTrail lists them
 /// (<https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html>).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Resource {
     #[serde(rename = "ARN")]
     pub arn: String,
@@ -114,10 +114,7 @@ impl Record {
         if !u.access_key_id.is_empty() {
             out.push(("AccessKeyId", u.access_key_id.clone()));
         }
-        for (kind, name) in super::named_resources(&self.request_parameters) {
-            out.push(("ResourceType", kind.to_string()));
-            out.push(("ResourceName", name.to_string()));
-        }
+        super::resource_attributes(&self.request_parameters, &mut out);
         out.sort();
         out.dedup();
         out
