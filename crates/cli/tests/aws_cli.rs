@@ -2057,8 +2057,10 @@ fn ward_audit_retention_removes_sealed_old_records() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `ward review` as a reviewer runs it: a user allowed five actions who used
-/// two through the aws CLI is shown the three unused and a policy of the two.
+/// `ward review` as a reviewer runs it: a user allowed five named actions who
+/// used two through the aws CLI is shown the three unused and a policy of the
+/// two (and of GetUser, which a wildcard allowed: used, but not one of the
+/// five named ones it is counted against).
 #[test]
 fn ward_review_of_a_user() {
     let dir = tmp("review");
@@ -2068,7 +2070,7 @@ fn ward_review_of_a_user() {
     aws(&s, "admin", &["iam", "create-user", "--user-name", "dev"]).unwrap();
     let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
         "iam:ListUsers", "iam:ListRoles", "iam:ListGroups", "iam:ListPolicies", "iam:GetAccountSummary",
-    ], "Resource": "*"}]})
+    ], "Resource": "*"}, {"Effect": "Allow", "Action": "iam:GetUser*", "Resource": "*"}]})
     .to_string();
     aws(
         &s,
@@ -2101,6 +2103,7 @@ fn ward_review_of_a_user() {
     );
     aws(&s, "dev", &["iam", "list-users"]).unwrap();
     aws(&s, "dev", &["iam", "list-roles"]).unwrap();
+    aws(&s, "dev", &["iam", "get-user"]).unwrap();
     // The trail's appender stores read-only calls' records within 50 ms.
     std::thread::sleep(std::time::Duration::from_millis(300));
     let out = Command::new(env!("CARGO_BIN_EXE_ward"))

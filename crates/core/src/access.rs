@@ -465,6 +465,7 @@ impl<S: Store> Iam<S> {
                 rows.iter()
                     .any(|(a, r)| namespace(a) == ns && r.attempted >= since)
             };
+            let mut named_used = 0;
             for (ns, names) in &allowed.services {
                 if !used_in(ns) {
                     findings.push(Finding {
@@ -479,6 +480,8 @@ impl<S: Store> Iam<S> {
                             kind: "UnusedPermission",
                             detail: format!("action {written} not used"),
                         });
+                    } else {
+                        named_used += 1;
                     }
                 }
             }
@@ -495,7 +498,7 @@ impl<S: Store> Iam<S> {
                 kind: entity.kind.clone(),
                 findings,
                 actions_allowed: allowed_count(&allowed),
-                actions_used: used.len(),
+                actions_used: named_used,
                 diff: unified_diff(&current, &generated),
                 generated,
             });
@@ -520,6 +523,8 @@ pub struct PrincipalReview {
     pub findings: Vec<Finding>,
     /// Named actions the policies allow (`None`-like 0 when only wildcards).
     pub actions_allowed: usize,
+    /// Of those, the ones used in the period (so "used of allowed" never
+    /// counts an action a wildcard allowed against the named ones).
     pub actions_used: usize,
     /// The generated least-privilege policy (pretty JSON).
     pub generated: String,
