@@ -628,24 +628,23 @@ pub(crate) async fn handle<S: Store>(
                 },
                 user_agent: seen.user_agent.clone(),
             };
-            let ev = trail::Event {
+            q.push(trail::Capture {
                 api,
-                action: &action,
-                caller: seen.caller.as_ref(),
-                access_key_id: seen.access_key_id.as_deref(),
+                action: action.clone(),
+                caller: seen.caller,
+                access_key_id: seen.access_key_id,
                 parameters: seen.parameters,
-                error: result.as_ref().err(),
+                error: result.as_ref().err().cloned(),
                 response: match (&result, seen.response.take()) {
                     (Ok(_), Some(mirrored)) => mirrored,
                     (Ok(body), None) => trail::response_elements(api, &action, read_only, body),
                     (Err(_), _) => None,
                 },
-                request_id: &rid,
-                info: &info,
-                fallback_account: "",
-            };
-            let (event, keys) = ward_core::audit::finish(trail::record(ev), &seen.decisions);
-            q.push(&event, &keys);
+                request_id: rid.clone(),
+                info,
+                decisions: seen.decisions,
+                event_id: trail::event_id(),
+            });
         }
     }
     if let Some((key, service, region)) = touch {
@@ -836,6 +835,7 @@ fn dispatch_recorded<S: Store>(
             request_id: rid,
             info,
             fallback_account: "",
+            event_id: trail::event_id(),
         }));
         let _ = ward_core::audit::take_committed();
     }

@@ -1,13 +1,19 @@
 //! The audit trail at the edge: a CloudTrail record for every request
 //! (<https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html>),
-//! handed to a background appender that stores records in batches (one
-//! durable transaction per batch, hash-chained by `ward-core::audit`), and
-//! `LookupEvents` over CloudTrail's JSON protocol.
+//! stored by a background appender in batches (one durable transaction per
+//! batch, hash-chained by `ward-core::audit`), and `LookupEvents` over
+//! CloudTrail's JSON protocol.
+//!
+//! A write's record is made on the worker, before the write, and commits
+//! with it. Any other request hands what its record is made of (a
+//! [`Capture`]: the caller, parameters, outcome, decisions) to the
+//! appender, which makes the record: the request path only moves what it
+//! already has into a queue.
 
 use crate::{Api, AppState};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
-use ward_core::audit::{Additional, EventKeys, Queued, Record, UserIdentity, Written};
+use ward_core::audit::{Additional, EventKeys, Record, UserIdentity, Written};
 use ward_core::auth::{Caller, CallerKind, RequestInfo};
 use ward_core::store::Store;
 use ward_core::ApiError;
@@ -37,6 +43,9 @@ pub(crate) struct Event<'a> {
     pub request_id: &'a str,
     pub info: &'a RequestInfo,
     pub fallback_account: &'a str,
+    /// The record's `eventID` ([`event_id`], taken when the request was
+    /// served: its time prefix is how the record is found by it).
+    pub event_id: String,
 }
 
 fn event_source(api: Api) -> &'static str {
@@ -178,7 +187,6 @@ pub(crate) fn response_elements(
 /// The record and its lookup keys (decisions are added by
 /// [`ward_core::audit::finish`]).
 pub(crate) fn record(e: Event<'_>) -> ward_core::audit::Draft {
-    let event_id = event_id();
     let read_only = ["Get", "List", "Describe", "Lookup", "Simulate"]
         .iter()
         .any(|p| e.action.starts_with(p))
@@ -202,7 +210,7 @@ pub(crate) fn record(e: Event<'_>) -> ward_core::audit::Draft {
         request_parameters: e.parameters,
         response_elements: e.response,
         request_id: e.request_id.to_string(),
-        event_id,
+        event_id: e.event_id,
         read_only,
         resources,
         event_type: "AwsApiCall",
@@ -248,7 +256,7 @@ pub(crate) fn record(e: Event<'_>) -> ward_core::audit::Draft {
 /// A UUID whose first 48 bits are the time in milliseconds (as UUIDv7):
 /// ids of records stored together sort together, so their index entries
 /// land on the same pages.
-fn event_id() -> String {
+pub(crate) fn event_id() -> String {
     // The record's own clock (`ward serve --clock-offset` included), so an
     // event is found by its id through the time index.
     let sub_ms = std::time::SystemTime::now()
@@ -288,20 +296,58 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 /// Records stored in one transaction, at most.
 const BATCH_MAX: usize = 4096;
 
-/// Records waiting beyond which requests wait for the appender (it is
+/// Requests waiting beyond which requests wait for the appender (it is
 /// behind: back-pressure rather than unbounded memory).
-const BACKLOG_MAX: usize = 200_000;
+const BACKLOG_MAX: usize = 100_000;
 
-/// Records waiting for the appender. Requests push without waking it (a
+/// What a request's record is made from, captured on the worker that served
+/// it (moved, not copied: the request is over) and made into its record by
+/// the appender, so the request path does not build, serialize or queue a
+/// record of about 2 KB.
+#[derive(Debug)]
+pub(crate) struct Capture {
+    pub api: Api,
+    pub action: String,
+    pub caller: Option<Caller>,
+    pub access_key_id: Option<String>,
+    pub parameters: Value,
+    pub error: Option<ApiError>,
+    pub response: Option<String>,
+    pub request_id: String,
+    pub info: RequestInfo,
+    pub decisions: Vec<ward_core::audit::Noted>,
+    pub event_id: String,
+}
+
+impl Capture {
+    /// The CloudTrail record (JSON) and its lookup keys.
+    pub(crate) fn render(self) -> (String, EventKeys) {
+        let draft = record(Event {
+            api: self.api,
+            action: &self.action,
+            caller: self.caller.as_ref(),
+            access_key_id: self.access_key_id.as_deref(),
+            parameters: self.parameters,
+            error: self.error.as_ref(),
+            response: self.response,
+            request_id: &self.request_id,
+            info: &self.info,
+            fallback_account: "",
+            event_id: self.event_id,
+        });
+        ward_core::audit::finish(draft, &self.decisions)
+    }
+}
+
+/// Requests waiting for the appender. Requests push without waking it (a
 /// wake-up per record would cost a system call each); it takes them all
-/// every [`LINGER`]. Records are copied into one buffer ([`Queued`]), so
-/// their memory stays on the thread that made it.
+/// every [`LINGER`].
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
-    records: std::sync::Mutex<Queued>,
-    /// The buffer the appender emptied last, handed back for the next
+    captures: std::sync::Mutex<Vec<Capture>>,
+    /// The vector the appender emptied last, handed back for the next
     /// swap: the queue keeps its room, and nothing is reallocated.
-    spare: std::sync::Mutex<Queued>,
+    spare: std::sync::Mutex<Vec<Capture>>,
     /// Records writes committed, with their answers.
     written: std::sync::Mutex<Vec<Written>>,
 }
@@ -314,12 +360,13 @@ impl Queue {
         }
     }
 
-    /// Queue a request's record (copied).
-    pub(crate) fn push(&self, event: &str, keys: &EventKeys) {
+    /// Queue a request for its record.
+    pub(crate) fn push(&self, c: Capture) {
+        let mut c = Some(c);
         loop {
-            if let Ok(mut q) = self.records.lock() {
+            if let Ok(mut q) = self.captures.lock() {
                 if q.len() < BACKLOG_MAX {
-                    q.push(event, keys);
+                    q.extend(c.take());
                     return;
                 }
             } else {
@@ -329,19 +376,19 @@ impl Queue {
         }
     }
 
-    fn take(&self) -> Queued {
+    fn take(&self) -> Vec<Capture> {
         let spare = self
             .spare
             .lock()
             .map(|mut s| std::mem::take(&mut *s))
             .unwrap_or_default();
-        self.records
+        self.captures
             .lock()
             .map(|mut q| std::mem::replace(&mut *q, spare))
             .unwrap_or_default()
     }
 
-    fn give_back(&self, mut q: Queued) {
+    fn give_back(&self, mut q: Vec<Capture>) {
         q.clear();
         if let Ok(mut s) = self.spare.lock() {
             *s = q;
@@ -354,15 +401,7 @@ impl Queue {
 /// committed now, even those whose copy has not arrived in memory (at
 /// shutdown).
 pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, force: bool) {
-    let queued = q.take();
-    let all = match queued.records() {
-        Ok(all) => all,
-        Err(e) => {
-            // Only a bug could make the queue unreadable; say so loudly.
-            tracing::error!(error = %e, records = queued.len(), "queued audit records could not be read");
-            Vec::new()
-        }
-    };
+    let mut captures = q.take();
     let mut written = q
         .written
         .lock()
@@ -371,27 +410,31 @@ pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, force: bool) {
     written.sort_by(|a, b| a.key.cmp(&b.key));
     // Records waiting when the appender woke: a backlog that grows means
     // recording cannot keep up.
-    metrics::gauge!("ward_audit_backlog").set((all.len() + written.len()) as f64);
-    let batches: Vec<&[(&[u8], EventKeys)]> = if all.is_empty() {
-        // Still chain and index what writes committed since the last tick.
-        vec![&[]]
-    } else {
-        all.chunks(BATCH_MAX).collect()
-    };
-    for batch in batches {
-        let n = batch.len() + written.len();
+    metrics::gauge!("ward_audit_backlog").set((captures.len() + written.len()) as f64);
+    let mut first = true;
+    let mut pending = captures.drain(..).peekable();
+    while first || pending.peek().is_some() {
+        first = false;
+        // Still chain and index what writes committed since the last tick,
+        // even with nothing else waiting.
+        let made: Vec<(String, EventKeys)> = pending
+            .by_ref()
+            .take(BATCH_MAX)
+            .map(Capture::render)
+            .collect();
+        let n = made.len() + written.len();
         let t0 = std::time::Instant::now();
         let r = st
             .iam
-            .record_events_with(batch, std::mem::take(&mut written), force);
+            .record_events_with(&made, std::mem::take(&mut written), force);
         // How long storing a batch takes (it holds the store's writer).
         metrics::histogram!("ward_audit_batch_seconds").record(t0.elapsed().as_secs_f64());
         if let Err(e) = r {
             tracing::error!(error = %e.message, records = n, "audit records could not be stored");
         }
     }
-    drop(all);
-    q.give_back(queued);
+    drop(pending);
+    q.give_back(captures);
 }
 
 /// The background appender: every [`LINGER`] it stores the records waiting,

@@ -9,10 +9,8 @@
 //! reports every edited, deleted, inserted or reordered record.
 
 mod log;
-mod queued;
 mod record;
 
-pub use queued::Queued;
 pub use record::{Additional, Record, Resource, UserIdentity};
 
 use crate::auth::Caller;
