@@ -124,21 +124,23 @@ impl<S: Store> Iam<S> {
     ) -> Result<R, E> {
         // The request's audit record, if one waits, commits with its first
         // write (and only if that write commits).
-        let pending = crate::audit::take_pending();
+        let mut pending = crate::audit::take_pending();
         // Made before the transaction, so the write holds the store only to
         // insert it (the request's decisions are all made by now).
-        let record = match &pending {
-            Some(p) => {
-                let event = crate::audit::finish(p.clone(), &crate::audit::decisions());
-                match crate::audit::waiting_row(&event) {
-                    Ok(row) => Some((row, event)),
-                    Err(e) => {
-                        // Nothing written: the record still waits for the edge.
-                        crate::audit::set_pending(p.clone());
-                        return Err(e.into());
+        let finished = pending
+            .as_mut()
+            .map(|p| crate::audit::with_decisions(|d| crate::audit::finish_in_place(p, d)));
+        let record = match finished {
+            Some(event) => match crate::audit::waiting_row(&event) {
+                Ok(row) => Some((row, event)),
+                Err(e) => {
+                    // Nothing written: the record still waits for the edge.
+                    if let Some(p) = pending {
+                        crate::audit::set_pending(p);
                     }
+                    return Err(e.into());
                 }
-            }
+            },
             None => None,
         };
         let r = self.store.write(|tx| {

@@ -142,9 +142,9 @@ pub fn clear_decisions() {
     DECISIONS.with(|v| v.borrow_mut().clear());
 }
 
-/// This thread's decisions so far.
-pub fn decisions() -> Vec<Noted> {
-    DECISIONS.with(|v| v.borrow().clone())
+/// `f` of this thread's decisions so far.
+pub fn with_decisions<R>(f: impl FnOnce(&[Noted]) -> R) -> R {
+    DECISIONS.with(|v| f(&v.borrow()))
 }
 
 /// This thread's decisions, taken (the request is over).
@@ -156,21 +156,34 @@ pub fn take_decisions() -> Vec<Noted> {
 /// become the record's accesses (what last-accessed data is computed from).
 pub fn finish(draft: Draft, decisions: &[Noted]) -> (String, EventKeys) {
     let (mut event, mut keys) = draft;
-    if !decisions.is_empty() {
-        keys.accesses = decisions
-            .iter()
-            .map(|n| Access {
-                entity: n.entity.clone(),
-                action: n.detail.action.clone(),
-                resource: n.detail.resource.clone(),
-                allowed: n.allowed,
-            })
-            .collect();
-        resolve_paths(&mut event.resources, decisions);
-        event.additional_event_data.decisions =
-            decisions.iter().map(|n| n.detail.clone()).collect();
-    }
+    annotate(&mut event, &mut keys, decisions);
     (event.to_json(), keys)
+}
+
+/// [`finish`] leaving the draft in place (with the decisions in it), for a
+/// write that may fail and leave the record waiting: only the keys are
+/// copied, not the record.
+pub fn finish_in_place(draft: &mut Draft, decisions: &[Noted]) -> (String, EventKeys) {
+    let (event, keys) = draft;
+    annotate(event, keys, decisions);
+    (event.to_json(), keys.clone())
+}
+
+fn annotate(event: &mut Record, keys: &mut EventKeys, decisions: &[Noted]) {
+    if decisions.is_empty() {
+        return;
+    }
+    keys.accesses = decisions
+        .iter()
+        .map(|n| Access {
+            entity: n.entity.clone(),
+            action: n.detail.action.clone(),
+            resource: n.detail.resource.clone(),
+            allowed: n.allowed,
+        })
+        .collect();
+    resolve_paths(&mut event.resources, decisions);
+    event.additional_event_data.decisions = decisions.iter().map(|n| n.detail.clone()).collect();
 }
 
 /// Attributes with an index of their own; the others are found by reading
