@@ -335,7 +335,7 @@ impl Capture {
             fallback_account: "",
             event_id: self.event_id,
         });
-        ward_core::audit::finish(draft, &self.decisions)
+        ward_core::audit::finish(draft, self.decisions)
     }
 }
 

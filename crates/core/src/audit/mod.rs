@@ -154,7 +154,7 @@ pub fn take_decisions() -> Vec<Noted> {
 
 /// The finished record: the decisions go into `additionalEventData` and
 /// become the record's accesses (what last-accessed data is computed from).
-pub fn finish(draft: Draft, decisions: &[Noted]) -> (String, EventKeys) {
+pub fn finish(draft: Draft, decisions: Vec<Noted>) -> (String, EventKeys) {
     let (mut event, mut keys) = draft;
     annotate(&mut event, &mut keys, decisions);
     (event.to_json(), keys)
@@ -165,25 +165,26 @@ pub fn finish(draft: Draft, decisions: &[Noted]) -> (String, EventKeys) {
 /// copied, not the record.
 pub fn finish_in_place(draft: &mut Draft, decisions: &[Noted]) -> (String, EventKeys) {
     let (event, keys) = draft;
-    annotate(event, keys, decisions);
+    annotate(event, keys, decisions.to_vec());
     (event.to_json(), keys.clone())
 }
 
-fn annotate(event: &mut Record, keys: &mut EventKeys, decisions: &[Noted]) {
+fn annotate(event: &mut Record, keys: &mut EventKeys, decisions: Vec<Noted>) {
     if decisions.is_empty() {
         return;
     }
-    keys.accesses = decisions
-        .iter()
-        .map(|n| Access {
-            entity: n.entity.clone(),
+    resolve_paths(&mut event.resources, &decisions);
+    keys.accesses = Vec::with_capacity(decisions.len());
+    event.additional_event_data.decisions = Vec::with_capacity(decisions.len());
+    for n in decisions {
+        keys.accesses.push(Access {
+            entity: n.entity,
             action: n.detail.action.clone(),
             resource: n.detail.resource.clone(),
             allowed: n.allowed,
-        })
-        .collect();
-    resolve_paths(&mut event.resources, decisions);
-    event.additional_event_data.decisions = decisions.iter().map(|n| n.detail.clone()).collect();
+        });
+        event.additional_event_data.decisions.push(n.detail);
+    }
 }
 
 /// Attributes with an index of their own; the others are found by reading
@@ -573,14 +574,14 @@ mod tests {
             noted("arn:aws:iam::111:group/eng/bob"),
             noted("arn:aws:iam::111:user/eng/bob"),
         ];
-        let (json, _) = finish((r.clone(), keys.clone()), &decisions);
+        let (json, _) = finish((r.clone(), keys.clone()), decisions.to_vec());
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(
             v["resources"],
             serde_json::json!([{"ARN": "arn:aws:iam::111:user/eng/bob", "accountId": "111", "type": "AWS::IAM::User"}])
         );
         // No decision names it: the default path stays.
-        let (json, _) = finish((r, keys), &decisions[..2]);
+        let (json, _) = finish((r, keys), decisions[..2].to_vec());
         assert!(
             json.contains(r#""ARN":"arn:aws:iam::111:user/bob""#),
             "{json}"
