@@ -362,15 +362,14 @@ impl Queue {
 
     /// Queue a request for its record.
     pub(crate) fn push(&self, c: Capture) {
-        let mut c = Some(c);
         loop {
-            if let Ok(mut q) = self.captures.lock() {
-                if q.len() < BACKLOG_MAX {
-                    q.extend(c.take());
+            match self.captures.lock() {
+                Ok(mut q) if q.len() < BACKLOG_MAX => {
+                    q.push(c);
                     return;
                 }
-            } else {
-                return;
+                Ok(_) => {}
+                Err(_) => return,
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
@@ -598,4 +597,71 @@ pub(crate) fn lookup<S: Store>(
         o.insert("NextToken".into(), json!(t));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capture(n: usize) -> Capture {
+        Capture {
+            api: Api::Query(ward_protocol::model::Service::Sts),
+            action: "GetCallerIdentity".into(),
+            caller: None,
+            access_key_id: Some("AKIAEXAMPLE".into()),
+            parameters: json!({}),
+            error: None,
+            response: None,
+            request_id: format!("req-{n}"),
+            info: RequestInfo {
+                now: 1_796_303_363,
+                source_ip: Some("127.0.0.1".into()),
+                secure_transport: false,
+                region: "us-east-1".into(),
+                user_agent: None,
+            },
+            decisions: Vec::new(),
+            event_id: event_id(),
+        }
+    }
+
+    #[test]
+    fn a_full_queue_holds_requests_back_until_the_appender_takes_it() {
+        let q = Arc::new(Queue::default());
+        for n in 0..BACKLOG_MAX {
+            q.push(capture(n));
+        }
+        let q2 = q.clone();
+        let late = std::thread::spawn(move || q2.push(capture(BACKLOG_MAX)));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!late.is_finished(), "a request got past a full queue");
+        let taken = q.take();
+        assert_eq!(taken.len(), BACKLOG_MAX);
+        late.join().unwrap();
+        // In the order they came.
+        let next = q.take();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].request_id, format!("req-{BACKLOG_MAX}"));
+        assert_eq!(taken[7].request_id, "req-7");
+    }
+
+    #[test]
+    fn a_capture_becomes_the_record_the_request_would_have() {
+        let c = capture(1);
+        let id = c.event_id.clone();
+        let (json, keys) = c.render();
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["eventID"], json!(id));
+        assert_eq!(v["eventName"], "GetCallerIdentity");
+        assert_eq!(v["eventSource"], "sts.amazonaws.com");
+        assert_eq!(v["requestID"], "req-1");
+        assert_eq!(v["userIdentity"]["type"], "Unknown");
+        assert_eq!(v["userIdentity"]["accessKeyId"], "AKIAEXAMPLE");
+        assert_eq!(v["readOnly"], true);
+        assert_eq!(keys.time, 1_796_303_363);
+        assert!(keys
+            .attributes
+            .iter()
+            .any(|(a, v)| *a == "EventId" && *v == id));
+    }
 }
