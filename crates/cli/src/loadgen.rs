@@ -547,12 +547,11 @@ fn compare(args: &LoadArgs) -> Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// A server under test: its store, address, runtime and the keys the
+/// A server under test: its state (and store), address, runtime and the keys the
 /// scenarios sign with.
 struct Server {
     audit: bool,
     dir: std::path::PathBuf,
-    store: Arc<SqliteStore>,
     state: Arc<AppState<SqliteStore>>,
     addr: SocketAddr,
     /// Stops the server, and its thread.
@@ -579,7 +578,7 @@ impl Server {
         let dir = std::env::temp_dir().join(format!("ward-bench-{}-{audit}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let store = Arc::new(SqliteStore::open(&dir.join("ward.db")).map_err(|e| anyhow!("{e}"))?);
-        let iam = Iam::new(store.clone(), Sealer::new(&Sealer::generate_key()));
+        let iam = Iam::new(store, Sealer::new(&Sealer::generate_key()));
         let e = |e: ward_core::ApiError| anyhow!("{e}");
         iam.ensure_account(ACCOUNT, now()).map_err(e)?;
         let root = iam.create_access_key(ACCOUNT, None, now()).map_err(e)?;
@@ -623,7 +622,6 @@ impl Server {
         Ok(Server {
             audit,
             dir,
-            store,
             state,
             addr,
             serving: Some((stop, thread)),
@@ -708,7 +706,7 @@ impl Server {
         args: &LoadArgs,
         client_rt: &tokio::runtime::Runtime,
     ) -> Result<std::process::ExitCode> {
-        let store = &self.store;
+        let store = &self.state.iam.store;
         // ListUsers over a large account: load the users straight into the store.
         let have = store
             .read(|tx| tx.count("user", &format!("{ACCOUNT}/")))

@@ -410,12 +410,10 @@ pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, force: bool) {
     // Records waiting when the appender woke: a backlog that grows means
     // recording cannot keep up.
     metrics::gauge!("ward_audit_backlog").set((captures.len() + written.len()) as f64);
-    let mut first = true;
     let mut pending = captures.drain(..).peekable();
-    while first || pending.peek().is_some() {
-        first = false;
-        // Still chain and index what writes committed since the last tick,
-        // even with nothing else waiting.
+    // At least one batch: what writes committed since the last tick is
+    // chained and indexed even with nothing else waiting.
+    loop {
         let made: Vec<(String, EventKeys)> = pending
             .by_ref()
             .take(BATCH_MAX)
@@ -430,6 +428,9 @@ pub(crate) fn drain<S: Store>(st: &AppState<S>, q: &Queue, force: bool) {
         metrics::histogram!("ward_audit_batch_seconds").record(t0.elapsed().as_secs_f64());
         if let Err(e) = r {
             tracing::error!(error = %e.message, records = n, "audit records could not be stored");
+        }
+        if pending.peek().is_none() {
+            break;
         }
     }
     drop(pending);
