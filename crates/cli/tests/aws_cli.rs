@@ -1759,6 +1759,26 @@ fn aws_cli_lookup_events() {
         r["responseElements"]["assumedRoleUser"]["arn"],
         "arn:aws:sts::123456789012:assumed-role/ops/night-shift"
     );
+    // The user's key with a wrong secret: refused, and recorded in the key
+    // owner's trail, where a lookup by the key finds it.
+    configure(
+        &s,
+        "forged",
+        &key,
+        "not-the-secret-not-the-secret-0000000000",
+        None,
+    );
+    let e = aws(&s, "forged", &["iam", "get-user"]).unwrap_err();
+    assert!(e.contains("(SignatureDoesNotMatch)"), "{e}");
+    let forged = lookup("AccessKeyId", &key)
+        .iter()
+        .map(trail)
+        .find(|r| r["errorCode"] == "SignatureDoesNotMatch")
+        .expect("the refused request's record, found by its key");
+    assert_eq!(forged["eventName"], "GetUser");
+    assert_eq!(forged["userIdentity"]["type"], "Unknown");
+    assert_eq!(forged["userIdentity"]["accessKeyId"], key.as_str());
+    assert_eq!(forged["recipientAccountId"], "123456789012");
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }

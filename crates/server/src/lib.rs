@@ -198,6 +198,10 @@ impl<S: Store> AppState<S> {
 pub(crate) struct Seen {
     caller: Option<ward_core::auth::Caller>,
     access_key_id: Option<String>,
+    /// The account of a request without a caller (its authentication
+    /// failed) whose access key is one of the account's own; empty
+    /// otherwise.
+    key_account: String,
     parameters: serde_json::Value,
     region: String,
     user_agent: Option<String>,
@@ -633,6 +637,7 @@ pub(crate) async fn handle<S: Store>(
                 action: action.clone(),
                 caller: seen.caller,
                 access_key_id: seen.access_key_id,
+                account: seen.key_account,
                 parameters: seen.parameters,
                 error: result.as_ref().err().cloned(),
                 response: match (&result, seen.response.take()) {
@@ -1052,7 +1057,19 @@ fn process_inner<S: Store>(
     seen.region = parsed.region.clone();
     let caller = match authenticate(st, &sreq, &parsed, now, service) {
         Ok(c) => c,
-        Err(e) => return (service, action, Err(e), None),
+        Err(e) => {
+            // A real key with a wrong signature: the attempt goes into the
+            // key owner's trail, where LookupEvents finds it.
+            if st.auditing() {
+                if let Ok((c, _)) =
+                    st.iam
+                        .credentials(&parsed.access_key_id, parsed.security_token.as_deref(), now)
+                {
+                    seen.key_account = c.account;
+                }
+            }
+            return (service, action, Err(e), None);
+        }
     };
     seen.caller = Some(caller.clone());
     // Credentials from `GetSessionToken` without MFA may not call IAM, and

@@ -310,6 +310,8 @@ pub(crate) struct Capture {
     pub action: String,
     pub caller: Option<Caller>,
     pub access_key_id: Option<String>,
+    /// The trail's account when there is no caller (empty: none known).
+    pub account: String,
     pub parameters: Value,
     pub error: Option<ApiError>,
     pub response: Option<String>,
@@ -332,7 +334,7 @@ impl Capture {
             response: self.response,
             request_id: &self.request_id,
             info: &self.info,
-            fallback_account: "",
+            fallback_account: &self.account,
             event_id: self.event_id,
         });
         ward_core::audit::finish(draft, self.decisions)
@@ -610,6 +612,7 @@ mod tests {
             action: "GetCallerIdentity".into(),
             caller: None,
             access_key_id: Some("AKIAEXAMPLE".into()),
+            account: String::new(),
             parameters: json!({}),
             error: None,
             response: None,
