@@ -1779,6 +1779,21 @@ fn aws_cli_lookup_events() {
     assert_eq!(forged["userIdentity"]["type"], "Unknown");
     assert_eq!(forged["userIdentity"]["accessKeyId"], key.as_str());
     assert_eq!(forged["recipientAccountId"], "123456789012");
+    // A key no account has: in the trail of the account Ward first
+    // started with (its operator's), found by the key too.
+    let unknown = "AKIAUNKNOWNKEY000000";
+    configure(
+        &s,
+        "nobody",
+        unknown,
+        "not-the-secret-not-the-secret-0000000000",
+        None,
+    );
+    let e = aws(&s, "nobody", &["iam", "get-user"]).unwrap_err();
+    assert!(e.contains("(InvalidClientTokenId)"), "{e}");
+    let stray = lookup("AccessKeyId", unknown);
+    assert_eq!(stray.len(), 1, "{stray:?}");
+    assert_eq!(trail(&stray[0])["errorCode"], "InvalidClientTokenId");
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -198,9 +198,8 @@ impl<S: Store> AppState<S> {
 pub(crate) struct Seen {
     caller: Option<ward_core::auth::Caller>,
     access_key_id: Option<String>,
-    /// The account of a request without a caller (its authentication
-    /// failed) whose access key is one of the account's own; empty
-    /// otherwise.
+    /// The account whose key signed a request without a caller (its
+    /// authentication failed); empty when no account has that key.
     key_account: String,
     parameters: serde_json::Value,
     region: String,
@@ -637,7 +636,13 @@ pub(crate) async fn handle<S: Store>(
                 action: action.clone(),
                 caller: seen.caller,
                 access_key_id: seen.access_key_id,
-                account: seen.key_account,
+                // No owner known (no key, or no such key): the account
+                // Ward was first started with, its operator's.
+                account: if seen.key_account.is_empty() {
+                    st.config.default_account.clone()
+                } else {
+                    seen.key_account
+                },
                 parameters: seen.parameters,
                 error: result.as_ref().err().cloned(),
                 response: match (&result, seen.response.take()) {
