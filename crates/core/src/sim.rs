@@ -22,9 +22,21 @@ use ward_policy::{
 pub struct SimPolicy {
     /// `SourcePolicyId`: a policy name, `PolicyInputList.N`, ...
     pub id: String,
-    /// `SourcePolicyType`: user, group, role, user-managed, resource, none.
+    /// `SourcePolicyType`: user, group, role, aws-managed, user-managed,
+    /// resource, none (the values the API reference lists:
+    /// <https://docs.aws.amazon.com/IAM/latest/APIReference/API_Statement.html>).
     pub source_type: &'static str,
     pub text: String,
+}
+
+/// `aws-managed` for a policy AWS manages (`arn:aws:iam::aws:policy/…`),
+/// `user-managed` for an account's own.
+fn managed_type(arn: &str) -> &'static str {
+    if arn.split(':').nth(4) == Some("aws") {
+        "aws-managed"
+    } else {
+        "user-managed"
+    }
 }
 
 /// A position in a policy document (1-based line and column).
@@ -182,7 +194,7 @@ impl<S: Store> Iam<S> {
             for (pname, parn) in self.list_attached(account, e, &n)? {
                 out.push(SimPolicy {
                     id: pname,
-                    source_type: "user-managed",
+                    source_type: managed_type(&parn),
                     text: self.managed_document(&parn)?,
                 });
             }
@@ -190,7 +202,7 @@ impl<S: Store> Iam<S> {
         let boundary = match boundary_arn {
             Some(b) => Some(SimPolicy {
                 id: b.rsplit('/').next().unwrap_or(&b).to_string(),
-                source_type: "user-managed",
+                source_type: managed_type(&b),
                 text: self.managed_document(&b)?,
             }),
             None => None,
@@ -352,5 +364,26 @@ impl<S: Store> Iam<S> {
             }
         }
         Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::managed_type;
+
+    #[test]
+    fn a_managed_policy_is_typed_by_who_manages_it() {
+        assert_eq!(
+            managed_type("arn:aws:iam::aws:policy/ReadOnlyAccess"),
+            "aws-managed"
+        );
+        assert_eq!(
+            managed_type("arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"),
+            "aws-managed"
+        );
+        assert_eq!(
+            managed_type("arn:aws:iam::123456789012:policy/aws/ReadOnly"),
+            "user-managed"
+        );
     }
 }
