@@ -620,40 +620,39 @@ pub(crate) async fn handle<S: Store>(
     // The audit record (unless it committed with the call's write).
     if !seen.recorded {
         if let Some(q) = st.audit.get() {
-            let info = RequestInfo {
-                now: now(),
-                source_ip: Some(peer.ip().to_string()),
-                secure_transport: false,
-                region: if seen.region.is_empty() {
-                    st.config.region.clone()
-                } else {
-                    seen.region.clone()
-                },
-                user_agent: seen.user_agent.clone(),
+            let source_ip = peer.ip().to_string();
+            let response = match (&result, seen.response.take()) {
+                (Ok(_), Some(mirrored)) => mirrored,
+                (Ok(body), None) => trail::response_elements(api, &action, read_only, body),
+                (Err(_), _) => None,
             };
-            q.push(trail::Capture {
+            let event_id = trail::event_id();
+            q.push(&trail::Capture {
                 api,
-                action: action.clone(),
-                caller: seen.caller,
-                access_key_id: seen.access_key_id,
+                action: &action,
+                caller: seen.caller.as_ref().map(trail::Who::of),
+                access_key_id: seen.access_key_id.as_deref(),
                 // No owner known (no key, or no such key): the account
                 // Ward was first started with, its operator's.
                 account: if seen.key_account.is_empty() {
-                    st.config.default_account.clone()
+                    &st.config.default_account
                 } else {
-                    seen.key_account
+                    &seen.key_account
                 },
-                parameters: seen.parameters,
-                error: result.as_ref().err().cloned(),
-                response: match (&result, seen.response.take()) {
-                    (Ok(_), Some(mirrored)) => mirrored,
-                    (Ok(body), None) => trail::response_elements(api, &action, read_only, body),
-                    (Err(_), _) => None,
+                parameters: trail::Parameters::Value(&seen.parameters),
+                error: result.as_ref().err().map(|e| (e.code, e.message.as_str())),
+                response: response.as_deref(),
+                request_id: &rid,
+                now: now(),
+                source_ip: Some(&source_ip),
+                region: if seen.region.is_empty() {
+                    &st.config.region
+                } else {
+                    &seen.region
                 },
-                request_id: rid.clone(),
-                info,
-                decisions: seen.decisions,
-                event_id: trail::event_id(),
+                user_agent: seen.user_agent.as_deref(),
+                decisions: std::borrow::Cow::Borrowed(&seen.decisions),
+                event_id: &event_id,
             });
         }
     }
@@ -837,13 +836,16 @@ fn dispatch_recorded<S: Store>(
         ward_core::audit::set_pending(trail::record(trail::Event {
             api,
             action,
-            caller: Some(caller),
+            caller: Some(trail::Who::of(caller)),
             access_key_id: Some(&caller.access_key_id),
             parameters: seen.parameters.clone(),
             error: None,
             response: None,
             request_id: rid,
-            info,
+            now: info.now,
+            source_ip: info.source_ip.as_deref(),
+            region: &info.region,
+            user_agent: info.user_agent.as_deref(),
             fallback_account: "",
             event_id: trail::event_id(),
         }));
