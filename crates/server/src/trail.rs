@@ -5,10 +5,10 @@
 //! CloudTrail's JSON protocol.
 //!
 //! A write's record is made on the worker, before the write, and commits
-//! with it. Any other request hands what its record is made of (a
-//! [`Capture`]: the caller, parameters, outcome, decisions) to the
-//! appender, which makes the record: the request path only moves what it
-//! already has into a queue.
+//! with it. Any other request packs what its record is made of (a
+//! [`Capture`]: the caller, parameters, outcome, decisions) into the
+//! appender's queue, which makes the record: the request path only copies
+//! what it already has into one buffer.
 
 use crate::{Api, AppState};
 use serde_json::{json, Map, Value};
@@ -1226,6 +1226,15 @@ mod tests {
             PolicyType::Scp.as_str(),
             PolicyType::Rcp.as_str(),
         ];
+        // A new policy type fails to compile here until it is listed above.
+        let _listed = |t: PolicyType| match t {
+            PolicyType::Identity
+            | PolicyType::Resource
+            | PolicyType::PermissionBoundary
+            | PolicyType::Session
+            | PolicyType::Scp
+            | PolicyType::Rcp => (),
+        };
         for n in names {
             assert_eq!(packed::known(n), n);
         }
