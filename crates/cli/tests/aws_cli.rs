@@ -1748,6 +1748,9 @@ fn aws_cli_lookup_events() {
     let text = assumed[0]["CloudTrailEvent"].as_str().unwrap();
     assert!(!text.contains(secret), "the secret key is never recorded");
     let r = trail(&assumed[0]);
+    // Issuing credentials changes nothing: CloudTrail files it as a read.
+    assert_eq!(r["readOnly"], true);
+    assert_eq!(assumed[0]["ReadOnly"], "true");
     let c = &r["responseElements"]["credentials"];
     assert_eq!(c["accessKeyId"], creds["Credentials"]["AccessKeyId"]);
     assert_eq!(c["sessionToken"], creds["Credentials"]["SessionToken"]);

@@ -250,10 +250,14 @@ pub(crate) fn response_elements(
 /// The record and its lookup keys (decisions are added by
 /// [`ward_core::audit::finish`]).
 pub(crate) fn record(e: Event<'_>) -> ward_core::audit::Draft {
+    // Every STS call is a read to CloudTrail: it changes nothing stored,
+    // credentials issued included (an `AssumeRole` record of a real trail
+    // has `"readOnly":true`; CloudTrail's `ReadOnly` attribute:
+    // <https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupAttribute.html>).
     let read_only = ["Get", "List", "Describe", "Lookup", "Simulate"]
         .iter()
         .any(|p| e.action.starts_with(p))
-        || e.action == "GetCallerIdentity";
+        || e.api == Api::Query(ward_protocol::model::Service::Sts);
     let account = e
         .caller
         .map_or(e.fallback_account, |c| c.account)
