@@ -1797,6 +1797,30 @@ fn aws_cli_lookup_events() {
     let stray = lookup("AccessKeyId", unknown);
     assert_eq!(stray.len(), 1, "{stray:?}");
     assert_eq!(trail(&stray[0])["errorCode"], "InvalidClientTokenId");
+    // Nobody was authenticated: the event names no user.
+    assert!(stray[0].get("Username").is_none(), "{:?}", stray[0]);
+    assert_eq!(lookup("EventName", "ListUsers")[0]["Username"], "root");
+    // Bad input is refused with CloudTrail's errors, not answered.
+    let lookup_with = |args: &[&str]| {
+        let mut v = vec!["cloudtrail", "lookup-events"];
+        v.extend_from_slice(args);
+        aws(&s, "admin", &v)
+    };
+    let e = lookup_with(&["--max-results", "51"]).unwrap_err();
+    assert!(e.contains("(InvalidMaxResultsException)"), "{e}");
+    let e = lookup_with(&[
+        "--start-time",
+        "2026-12-08T00:00:00Z",
+        "--end-time",
+        "2026-12-01T00:00:00Z",
+    ])
+    .unwrap_err();
+    assert!(e.contains("(InvalidTimeRangeException)"), "{e}");
+    let e = lookup_with(&["--event-category", "management"]).unwrap_err();
+    assert!(e.contains("(InvalidEventCategoryException)"), "{e}");
+    // Insights events only: Ward makes none.
+    let insights = lookup_with(&["--event-category", "insight"]).unwrap();
+    assert_eq!(insights["Events"], json!([]), "{insights}");
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }

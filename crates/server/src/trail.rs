@@ -968,10 +968,47 @@ pub(crate) fn lookup<S: Store>(
         )
     });
     let time = |k: &str| input.get(k).and_then(Value::as_f64).map(|t| t as i64);
-    let limit = input
-        .get("MaxResults")
-        .and_then(Value::as_u64)
-        .map_or(50, |m| m.clamp(1, 50)) as usize;
+    // Errors and limits as the API reference gives them
+    // (<https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html>).
+    let limit = match input.get("MaxResults") {
+        None | Some(Value::Null) => 50,
+        Some(m) => match m.as_u64().filter(|m| (1..=50).contains(m)) {
+            Some(m) => m as usize,
+            None => {
+                return Err(ApiError::new(
+                    "InvalidMaxResultsException",
+                    400,
+                    format!("MaxResults {m} is not valid: it must be from 1 through 50."),
+                ))
+            }
+        },
+    };
+    if let (Some(start), Some(end)) = (time("StartTime"), time("EndTime")) {
+        if start > end {
+            return Err(ApiError::new(
+                "InvalidTimeRangeException",
+                400,
+                format!(
+                    "The start time ({}) is after the end time ({}).",
+                    ward_core::model::iso8601(start),
+                    ward_core::model::iso8601(end)
+                ),
+            ));
+        }
+    }
+    // `insight` asks for Insights events only, which Ward does not make;
+    // without it, only management events are returned.
+    match input.get("EventCategory") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(c)) if c == "insight" => return Ok(json!({"Events": []})),
+        Some(c) => {
+            return Err(ApiError::new(
+                "InvalidEventCategoryException",
+                400,
+                format!("EventCategory {c} is not valid: the only value is insight."),
+            ))
+        }
+    }
     let page = st.iam.lookup_events(
         &caller.account,
         attr.as_ref().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -986,32 +1023,30 @@ pub(crate) fn lookup<S: Store>(
         .filter_map(|text| {
             let r: Value = serde_json::from_str(text).ok()?;
             let s = |k: &str| r.get(k).cloned().unwrap_or(Value::Null);
-            let username = r
-                .pointer("/userIdentity/userName")
-                .cloned()
-                .or_else(|| {
-                    r.pointer("/userIdentity/sessionContext/sessionIssuer/userName")
-                        .map(|_| {
-                            r.pointer("/userIdentity/arn")
-                                .and_then(Value::as_str)
-                                .and_then(|a| a.rsplit('/').next())
-                                .map_or(Value::Null, |x| json!(x))
-                        })
-                })
-                .unwrap_or(json!("root"));
+            // As the `Username` lookup attribute finds it (`Record::attributes`):
+            // none for a caller that was never authenticated.
+            let username = match r.pointer("/userIdentity/type").and_then(Value::as_str) {
+                Some("IAMUser") => r.pointer("/userIdentity/userName").cloned(),
+                Some("AssumedRole") => r
+                    .pointer("/userIdentity/arn")
+                    .and_then(Value::as_str)
+                    .and_then(|a| a.rsplit('/').next())
+                    .map(|x| json!(x)),
+                Some("Root") => Some(json!("root")),
+                _ => None,
+            };
             let time = r
                 .get("eventTime")
                 .and_then(Value::as_str)
                 .and_then(|t| ward_sigv4::parse_amz_date(&t.replace(['-', ':'], "")))
                 .unwrap_or(0);
-            Some(json!({
+            let mut event = json!({
                 "EventId": s("eventID"),
                 "EventName": s("eventName"),
                 "ReadOnly": r.get("readOnly").and_then(Value::as_bool).unwrap_or(false).to_string(),
                 "AccessKeyId": r.pointer("/userIdentity/accessKeyId").cloned().unwrap_or(Value::Null),
                 "EventTime": time,
                 "EventSource": s("eventSource"),
-                "Username": username,
                 // What the request names, as it is found by `ResourceName`.
                 "Resources": r
                     .get("requestParameters")
@@ -1021,7 +1056,11 @@ pub(crate) fn lookup<S: Store>(
                     .map(|(kind, name)| json!({"ResourceType": kind, "ResourceName": name}))
                     .collect::<Vec<_>>(),
                 "CloudTrailEvent": text,
-            }))
+            });
+            if let (Some(u), Some(o)) = (username, event.as_object_mut()) {
+                o.insert("Username".into(), u);
+            }
+            Some(event)
         })
         .collect();
     let mut out = json!({"Events": events});
