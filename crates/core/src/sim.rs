@@ -13,6 +13,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::iam::{Entity, Iam};
 use crate::store::Store;
 use std::sync::Arc;
+use ward_policy::condition::value_is_valid;
+use ward_policy::document::OpKind;
 use ward_policy::{
     evaluate, Context, ContextValue, Layers, Policy, PolicySet, PolicyType, Request,
 };
@@ -123,6 +125,23 @@ pub fn context_entry(
             "ContextKeyType {ty} for {name} is not one of {}",
             TYPES.join(", ")
         )));
+    }
+    // A value that is not of its declared type is refused, not left to
+    // match nothing: an `implicitDeny` would hide the typo.
+    let kind = match ty.trim_end_matches("List") {
+        "numeric" => Some((OpKind::NumericEquals, "a number")),
+        "date" => Some((OpKind::DateEquals, "a date (ISO 8601 or epoch seconds)")),
+        "boolean" => Some((OpKind::Bool, "true or false")),
+        "ip" => Some((OpKind::IpAddress, "an IP address or CIDR range")),
+        "binary" => Some((OpKind::BinaryEquals, "base64")),
+        _ => None,
+    };
+    if let Some((op, what)) = kind {
+        if let Some(bad) = values.iter().find(|v| !value_is_valid(op, v)) {
+            return Err(ApiError::invalid_input(format!(
+                "Context key {name} is of type {ty}, and its value {bad} is not {what}"
+            )));
+        }
     }
     let v = if ty.ends_with("List") {
         ContextValue::Multi(values.iter().map(|s| s.as_str().into()).collect())
@@ -369,7 +388,39 @@ impl<S: Store> Iam<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::managed_type;
+    use super::{context_entry, managed_type};
+
+    #[test]
+    fn a_context_value_not_of_its_type_is_refused_by_name() {
+        let ok = |name: &str, v: &[&str], ty: &str| {
+            context_entry(name, v.iter().map(|s| s.to_string()).collect(), ty)
+        };
+        assert!(ok("aws:CurrentTime", &["2026-12-07T10:00:00Z"], "date").is_ok());
+        assert!(ok("aws:EpochTime", &["1796303363"], "date").is_ok());
+        assert!(ok("s3:max-keys", &["10"], "numeric").is_ok());
+        assert!(ok("aws:SourceIp", &["10.0.0.0/8", "::1"], "ipList").is_ok());
+        assert!(ok("aws:MultiFactorAuthPresent", &["true"], "boolean").is_ok());
+        assert!(ok("aws:username", &["anything at all"], "string").is_ok());
+        for (name, values, ty, bad) in [
+            ("aws:CurrentTime", vec!["notadate"], "date", "notadate"),
+            ("s3:max-keys", vec!["abc"], "numeric", "abc"),
+            (
+                "aws:SourceIp",
+                vec!["10.0.0.1", "10.0.0.300"],
+                "ipList",
+                "10.0.0.300",
+            ),
+            ("aws:SecureTransport", vec!["maybe"], "boolean", "maybe"),
+        ] {
+            let e = ok(name, &values, ty).unwrap_err();
+            assert_eq!(e.code, "InvalidInput");
+            assert!(
+                e.message.contains(name) && e.message.contains(bad),
+                "{}",
+                e.message
+            );
+        }
+    }
 
     #[test]
     fn a_managed_policy_is_typed_by_who_manages_it() {

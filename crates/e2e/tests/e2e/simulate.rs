@@ -71,6 +71,27 @@ async fn simulate_custom_policy_decides_as_the_engine() {
         .await
         .unwrap();
     assert_eq!(out.evaluation_results()[0].eval_decision(), &D::Allowed);
+    // A value that is not of its declared type is refused by name, not
+    // simulated as a key that matches nothing.
+    let e = iam
+        .simulate_custom_policy()
+        .policy_input_list(DOC)
+        .action_names("s3:PutObject")
+        .context_entries(
+            ContextEntry::builder()
+                .context_key_name("aws:MultiFactorAuthPresent")
+                .context_key_values("yes")
+                .context_key_type(ContextKeyTypeEnum::Boolean)
+                .build(),
+        )
+        .send()
+        .await;
+    let (code, message) = crate::harness::error_of(e);
+    assert_eq!(code, "InvalidInput");
+    assert!(
+        message.contains("aws:MultiFactorAuthPresent") && message.contains("yes"),
+        "{message}"
+    );
     // Context keys of a policy.
     let keys = iam
         .get_context_keys_for_custom_policy()
