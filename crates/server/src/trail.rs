@@ -367,6 +367,11 @@ const BATCH_MAX: usize = 4096;
 /// behind: back-pressure rather than unbounded memory).
 const BACKLOG_MAX: usize = 100_000;
 
+/// Bytes of packed requests waiting beyond which requests wait for the
+/// appender too (requests with large parameters, such as simulations of
+/// long policies, reach it before [`BACKLOG_MAX`]).
+const BACKLOG_BYTES: usize = 256 << 20;
+
 /// What a request's record is made from, as the worker that served it has
 /// it (borrowed) and as the appender reads it back from the queue.
 ///
@@ -778,9 +783,14 @@ impl Queue {
 
     /// Queue a request for its record.
     pub(crate) fn push(&self, c: &Capture<'_>) {
+        self.push_within(c, BACKLOG_BYTES);
+    }
+
+    /// [`Queue::push`], waiting while `max_bytes` or more are queued.
+    fn push_within(&self, c: &Capture<'_>, max_bytes: usize) {
         loop {
             match self.captures.lock() {
-                Ok(mut q) if q.count < BACKLOG_MAX => {
+                Ok(mut q) if q.count < BACKLOG_MAX && q.bytes.len() < max_bytes => {
                     packed::pack(&mut q.bytes, c);
                     q.count += 1;
                     return;
@@ -1125,6 +1135,24 @@ mod tests {
         assert_eq!(next.count, 1);
         assert_eq!(request_ids(&next), [format!("req-{BACKLOG_MAX}")]);
         assert_eq!(ids[7], "req-7");
+    }
+
+    #[test]
+    fn a_queue_full_of_bytes_holds_requests_back_too() {
+        let q = Arc::new(Queue::default());
+        let id = event_id();
+        // One request's worth of bytes already waits under a bound that small.
+        q.push_within(&capture("req-0", &id), 1);
+        let q2 = q.clone();
+        let late = std::thread::spawn(move || q2.push_within(&capture("req-1", "late"), 1));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(
+            !late.is_finished(),
+            "a request got past a queue full of bytes"
+        );
+        assert_eq!(request_ids(&q.take()), ["req-0"]);
+        late.join().unwrap();
+        assert_eq!(request_ids(&q.take()), ["req-1"]);
     }
 
     #[test]
