@@ -432,7 +432,16 @@ impl<S: Store> Iam<S> {
                 layers.rcp = rv.rcp.clone();
             }
         }
-        let req = Request::new(&caller.arn, action, resource, target.account, ctx);
+        // An AWS managed policy (`arn:aws:iam::aws:policy/…`) is in no
+        // customer's account: any account's principals read it with their own
+        // identity policies, as AWS lets them, rather than across accounts
+        // with a resource policy it cannot have.
+        let owner = target.account.or_else(|| {
+            let p: Vec<&str> = resource.splitn(6, ':').collect();
+            matches!(p.as_slice(), ["arn", _, "iam", "", "aws", rest] if rest.starts_with("policy/"))
+                .then_some(caller.account.as_str())
+        });
+        let req = Request::new(&caller.arn, action, resource, owner, ctx);
         let d = evaluate(&req, &layers);
         Ok(f(&req, &d))
     }

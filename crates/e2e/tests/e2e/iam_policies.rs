@@ -319,6 +319,29 @@ async fn managed_policy_attachments_and_delete_conflict() {
     assert_eq!(message, format!("Policy {policy_arn} was not found."));
 }
 
+/// An AWS managed policy is read with the caller's own identity policies,
+/// not across accounts: Ward has none, so it is not found, where a resource
+/// policy it cannot have was asked for before.
+#[tokio::test]
+async fn an_aws_managed_policy_is_not_found_rather_than_denied_across_accounts() {
+    let w = Ward::start();
+    let arn = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+    assert_error(
+        w.root_iam().get_policy().policy_arn(arn).send().await,
+        "NoSuchEntity",
+        &format!("Policy {arn} was not found."),
+    );
+    // Without iam:GetPolicy the caller's identity policies are what refuse.
+    let bob = w.user_with_key("bob").await;
+    let e = w.iam(&bob).get_policy().policy_arn(arn).send().await;
+    let (code, message) = crate::harness::error_of(e);
+    assert_eq!(code, "AccessDenied");
+    assert!(
+        message.ends_with("because no identity-based policy allows the iam:GetPolicy action"),
+        "{message}"
+    );
+}
+
 #[tokio::test]
 async fn malformed_policy_documents_are_refused_with_the_engine_message() {
     let w = Ward::start();
