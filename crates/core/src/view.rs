@@ -158,6 +158,7 @@ impl<S: Store> Iam<S> {
                     event,
                     keys,
                     answer: None,
+                    draft: pending,
                 }));
             }
             (Ok(_), None) => {}

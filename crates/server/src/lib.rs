@@ -861,6 +861,17 @@ fn dispatch_recorded<S: Store>(
         // Committed: its answer follows it to the appender, which chains the
         // record with it as `responseElements`.
         if let (Some(mut w), Some(q)) = (ward_core::audit::take_committed(), st.audit.get()) {
+            // Decisions made after the write committed go into the record
+            // too: it is finished again with all of them (the waiting row
+            // keeps those it committed with).
+            if let Some(draft) = w.draft.take() {
+                let before = draft.0.additional_event_data.decisions.len();
+                if ward_core::audit::with_decisions(|d| d.len()) > before {
+                    (w.event, w.keys) = ward_core::audit::with_decisions(|d| {
+                        ward_core::audit::finish(draft, d.to_vec())
+                    });
+                }
+            }
             w.answer = match (&result, seen.response.take()) {
                 (Ok(_), Some(mirrored)) => mirrored,
                 (Ok(body), None) => trail::response_elements(api, action, false, body),

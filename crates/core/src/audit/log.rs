@@ -397,6 +397,12 @@ pub struct Written {
     pub keys: EventKeys,
     /// The call's `responseElements` (JSON text); `None`: nothing to record.
     pub answer: Option<String>,
+    /// The record as it committed, with the decisions made by then, for
+    /// the edge to finish again when the request makes more after its write
+    /// (`AssumeRole` spends its MFA code, a write, before its trust policy
+    /// and the caller's policies decide). The edge takes it; the appender
+    /// never sees it.
+    pub draft: Option<super::Draft>,
 }
 
 /// Append events inside a write transaction: the records writes committed

@@ -248,3 +248,66 @@ async fn a_principal_that_used_3_of_20_actions_gets_a_policy_of_those_3() {
     assert_eq!(status, 400);
     assert_eq!(answer["__type"], "AccessDeniedException");
 }
+
+/// A role assumed with MFA: its code is spent (a write, which the record
+/// commits with) before the trust policy and the caller's policies decide,
+/// and the record still carries those decisions, so the generated policy
+/// keeps `sts:AssumeRole` instead of taking the role away.
+#[tokio::test]
+async fn a_role_assumed_with_mfa_stays_in_the_generated_policy() {
+    let w = Ward::start();
+    let creds = w.user_with_key("erin").await;
+    let (serial, app) = crate::mfa::enable_mfa(&w, "erin").await;
+    w.put_user_policy(
+        "erin",
+        "assume",
+        &crate::harness::allow(&["sts:AssumeRole", "iam:ListUsers"], "*"),
+    )
+    .await;
+    let trust = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": arn("root")}, "Action": "sts:AssumeRole",
+        "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]});
+    w.root_iam()
+        .create_role()
+        .role_name("prod")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    w.sts(&creds)
+        .assume_role()
+        .role_arn(arn("role/prod"))
+        .role_session_name("erin")
+        .serial_number(&serial)
+        .token_code(app.code(1))
+        .send()
+        .await
+        .unwrap();
+    let me = arn("user/erin");
+    let mut generated = Value::Null;
+    for _ in 0..100 {
+        let (status, answer) = json_call(
+            &w,
+            &w.root,
+            "ward",
+            "WardAdmin.Review",
+            &json!({"Principal": me, "Days": 30}),
+        );
+        assert_eq!(status, 200, "{answer}");
+        generated =
+            serde_json::from_str(answer["Principals"][0]["GeneratedPolicy"].as_str().unwrap())
+                .unwrap();
+        if generated["Statement"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        generated["Statement"],
+        json!([{"Action": ["sts:AssumeRole"], "Effect": "Allow", "Resource": arn("role/prod")}]),
+        "{generated:#}"
+    );
+}
