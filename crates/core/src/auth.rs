@@ -436,11 +436,9 @@ impl<S: Store> Iam<S> {
         // customer's account: any account's principals read it with their own
         // identity policies, as AWS lets them, rather than across accounts
         // with a resource policy it cannot have.
-        let owner = target.account.or_else(|| {
-            let p: Vec<&str> = resource.splitn(6, ':').collect();
-            matches!(p.as_slice(), ["arn", _, "iam", "", "aws", rest] if rest.starts_with("policy/"))
-                .then_some(caller.account.as_str())
-        });
+        let owner = target
+            .account
+            .or_else(|| is_aws_managed_policy(resource).then_some(caller.account.as_str()));
         let req = Request::new(&caller.arn, action, resource, owner, ctx);
         let d = evaluate(&req, &layers);
         Ok(f(&req, &d))

@@ -353,6 +353,14 @@ pub fn new_secret() -> Result<String, crate::ApiError> {
         .collect())
 }
 
+/// Whether `arn` names an AWS managed policy (`arn:aws:iam::aws:policy/…`):
+/// in no customer's account.
+pub fn is_aws_managed_policy(arn: &str) -> bool {
+    arn.strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(_, rest)| rest.starts_with("iam::aws:policy/"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

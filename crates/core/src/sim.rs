@@ -34,7 +34,7 @@ pub struct SimPolicy {
 /// `aws-managed` for a policy AWS manages (`arn:aws:iam::aws:policy/…`),
 /// `user-managed` for an account's own.
 fn managed_type(arn: &str) -> &'static str {
-    if arn.split(':').nth(4) == Some("aws") {
+    if crate::model::is_aws_managed_policy(arn) {
         "aws-managed"
     } else {
         "user-managed"

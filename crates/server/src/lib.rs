@@ -833,12 +833,13 @@ fn dispatch_recorded<S: Store>(
         _ => false,
     };
     if with_write {
-        ward_core::audit::set_pending(trail::record(trail::Event {
+        ward_core::audit::set_pending(trail::record(&trail::Capture {
             api,
             action,
             caller: Some(trail::Who::of(caller)),
             access_key_id: Some(&caller.access_key_id),
-            parameters: seen.parameters.clone(),
+            account: "",
+            parameters: trail::Parameters::Value(&seen.parameters),
             error: None,
             response: None,
             request_id: rid,
@@ -846,8 +847,9 @@ fn dispatch_recorded<S: Store>(
             source_ip: info.source_ip.as_deref(),
             region: &info.region,
             user_agent: info.user_agent.as_deref(),
-            fallback_account: "",
-            event_id: trail::event_id(),
+            // Added when the write commits (`ward_core::audit::finish_in_place`).
+            decisions: std::borrow::Cow::Borrowed(&[]),
+            event_id: &trail::event_id(),
         }));
         let _ = ward_core::audit::take_committed();
     }

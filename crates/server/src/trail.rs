@@ -29,29 +29,6 @@ const HIDDEN: &[&str] = &[
     "SecretAccessKey",
 ];
 
-/// What a request's record is made of.
-pub(crate) struct Event<'a> {
-    pub api: Api,
-    pub action: &'a str,
-    pub caller: Option<Who<'a>>,
-    /// The access key the request was signed with, even when refused.
-    pub access_key_id: Option<&'a str>,
-    pub parameters: Value,
-    /// The error's code and message.
-    pub error: Option<(&'a str, &'a str)>,
-    /// The answer's `responseElements` (JSON text), when the call has them.
-    pub response: Option<String>,
-    pub request_id: &'a str,
-    pub now: i64,
-    pub source_ip: Option<&'a str>,
-    pub region: &'a str,
-    pub user_agent: Option<&'a str>,
-    pub fallback_account: &'a str,
-    /// The record's `eventID` ([`event_id`], taken when the request was
-    /// served: its time prefix is how the record is found by it).
-    pub event_id: String,
-}
-
 /// Who called, as a record's `userIdentity` shows it: borrowed from a
 /// [`Caller`] or from a packed [`Capture`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,8 +225,8 @@ pub(crate) fn response_elements(
 }
 
 /// The record and its lookup keys (decisions are added by
-/// [`ward_core::audit::finish`]).
-pub(crate) fn record(e: Event<'_>) -> ward_core::audit::Draft {
+/// [`ward_core::audit::finish`]; `e.decisions` is not read).
+pub(crate) fn record(e: &Capture<'_>) -> ward_core::audit::Draft {
     // Every STS call is a read to CloudTrail: it changes nothing stored,
     // credentials issued included (an `AssumeRole` record of a real trail
     // has `"readOnly":true`; CloudTrail's `ReadOnly` attribute:
@@ -258,11 +235,12 @@ pub(crate) fn record(e: Event<'_>) -> ward_core::audit::Draft {
         .iter()
         .any(|p| e.action.starts_with(p))
         || e.api == Api::Query(ward_protocol::model::Service::Sts);
-    let account = e
-        .caller
-        .map_or(e.fallback_account, |c| c.account)
-        .to_string();
-    let resources = ward_core::audit::resources_of(&e.parameters, &account);
+    let account = e.caller.map_or(e.account, |c| c.account).to_string();
+    let parameters = match e.parameters {
+        Parameters::Value(v) => v.clone(),
+        Parameters::Json(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+    };
+    let resources = ward_core::audit::resources_of(&parameters, &account);
     let v = Record {
         event_version: "1.11",
         user_identity: user_identity(e.caller.as_ref(), e.access_key_id),
@@ -274,10 +252,10 @@ pub(crate) fn record(e: Event<'_>) -> ward_core::audit::Draft {
         user_agent: e.user_agent.unwrap_or_default().to_string(),
         error_code: e.error.map(|(code, _)| code.to_string()),
         error_message: e.error.map(|(_, message)| message.to_string()),
-        request_parameters: e.parameters,
-        response_elements: e.response,
+        request_parameters: parameters,
+        response_elements: e.response.map(str::to_string),
         request_id: e.request_id.to_string(),
-        event_id: e.event_id,
+        event_id: e.event_id.to_string(),
         read_only,
         resources,
         event_type: "AwsApiCall",
@@ -373,7 +351,8 @@ const BACKLOG_MAX: usize = 100_000;
 const BACKLOG_BYTES: usize = 256 << 20;
 
 /// What a request's record is made from, as the worker that served it has
-/// it (borrowed) and as the appender reads it back from the queue.
+/// it (borrowed) and as the appender reads it back from the queue (a
+/// write's record is made from one on the worker, before the write).
 ///
 /// The worker packs it into the queue's one buffer: a few hundred bytes
 /// copied, where moving the request's own strings and maps to the appender
@@ -412,26 +391,7 @@ pub(crate) enum Parameters<'a> {
 impl Capture<'_> {
     /// The CloudTrail record (JSON) and its lookup keys.
     pub(crate) fn render(self) -> (String, EventKeys) {
-        let parameters = match self.parameters {
-            Parameters::Value(v) => v.clone(),
-            Parameters::Json(text) => serde_json::from_str(text).unwrap_or(Value::Null),
-        };
-        let draft = record(Event {
-            api: self.api,
-            action: self.action,
-            caller: self.caller,
-            access_key_id: self.access_key_id,
-            parameters,
-            error: self.error,
-            response: self.response.map(str::to_string),
-            request_id: self.request_id,
-            now: self.now,
-            source_ip: self.source_ip,
-            region: self.region,
-            user_agent: self.user_agent,
-            fallback_account: self.account,
-            event_id: self.event_id.to_string(),
-        });
+        let draft = record(&self);
         ward_core::audit::finish(draft, self.decisions.into_owned())
     }
 }
@@ -1033,18 +993,7 @@ pub(crate) fn lookup<S: Store>(
         .filter_map(|text| {
             let r: Value = serde_json::from_str(text).ok()?;
             let s = |k: &str| r.get(k).cloned().unwrap_or(Value::Null);
-            // As the `Username` lookup attribute finds it (`Record::attributes`):
-            // none for a caller that was never authenticated.
-            let username = match r.pointer("/userIdentity/type").and_then(Value::as_str) {
-                Some("IAMUser") => r.pointer("/userIdentity/userName").cloned(),
-                Some("AssumedRole") => r
-                    .pointer("/userIdentity/arn")
-                    .and_then(Value::as_str)
-                    .and_then(|a| a.rsplit('/').next())
-                    .map(|x| json!(x)),
-                Some("Root") => Some(json!("root")),
-                _ => None,
-            };
+            let username = ward_core::audit::username_of(&r);
             let time = r
                 .get("eventTime")
                 .and_then(Value::as_str)
@@ -1068,7 +1017,7 @@ pub(crate) fn lookup<S: Store>(
                 "CloudTrailEvent": text,
             });
             if let (Some(u), Some(o)) = (username, event.as_object_mut()) {
-                o.insert("Username".into(), u);
+                o.insert("Username".into(), json!(u));
             }
             Some(event)
         })

@@ -438,6 +438,21 @@ fn resource_attributes(params: &serde_json::Value, out: &mut Vec<(&'static str, 
     }
 }
 
+/// The `Username` a record is found by and `LookupEvents` shows: an IAM
+/// user's name, a role session's name (the last part of its ARN), `root`;
+/// none for a caller that was never authenticated.
+pub fn username_of(r: &serde_json::Value) -> Option<String> {
+    let s = |p: &str| r.pointer(p).and_then(serde_json::Value::as_str);
+    match s("/userIdentity/type")? {
+        "IAMUser" => s("/userIdentity/userName").map(str::to_string),
+        "AssumedRole" => s("/userIdentity/arn")
+            .and_then(|a| a.rsplit('/').next())
+            .map(str::to_string),
+        "Root" => Some("root".to_string()),
+        _ => None,
+    }
+}
+
 /// A record's lookup attributes, from the CloudTrail record itself (so the
 /// index can be rebuilt or pruned from the records alone).
 pub fn attributes_of(r: &serde_json::Value) -> Vec<(&'static str, String)> {
@@ -456,16 +471,7 @@ pub fn attributes_of(r: &serde_json::Value) -> Vec<(&'static str, String)> {
     if let Some(b) = r.get("readOnly").and_then(Value::as_bool) {
         out.push(("ReadOnly", b.to_string()));
     }
-    let username = match s("/userIdentity/type").as_deref() {
-        Some("IAMUser") => s("/userIdentity/userName"),
-        // A role session's name: the last part of its ARN.
-        Some("AssumedRole") => {
-            s("/userIdentity/arn").and_then(|a| a.rsplit('/').next().map(str::to_string))
-        }
-        Some("Root") => Some("root".to_string()),
-        _ => None,
-    };
-    if let Some(u) = username {
+    if let Some(u) = username_of(r) {
         out.push(("Username", u));
     }
     if let Some(k) = s("/userIdentity/accessKeyId").filter(|k| !k.is_empty()) {

@@ -55,37 +55,26 @@ async fn simulate_custom_policy_decides_as_the_engine() {
         r[2].missing_context_values(),
         ["aws:MultiFactorAuthPresent"]
     );
+    // PutObject with `aws:MultiFactorAuthPresent` given as a boolean `value`.
+    let put_with_mfa = |value: &str| {
+        iam.simulate_custom_policy()
+            .policy_input_list(DOC)
+            .action_names("s3:PutObject")
+            .context_entries(
+                ContextEntry::builder()
+                    .context_key_name("aws:MultiFactorAuthPresent")
+                    .context_key_values(value)
+                    .context_key_type(ContextKeyTypeEnum::Boolean)
+                    .build(),
+            )
+            .send()
+    };
     // Given the key, the statement applies.
-    let out = iam
-        .simulate_custom_policy()
-        .policy_input_list(DOC)
-        .action_names("s3:PutObject")
-        .context_entries(
-            ContextEntry::builder()
-                .context_key_name("aws:MultiFactorAuthPresent")
-                .context_key_values("true")
-                .context_key_type(ContextKeyTypeEnum::Boolean)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let out = put_with_mfa("true").await.unwrap();
     assert_eq!(out.evaluation_results()[0].eval_decision(), &D::Allowed);
     // A value that is not of its declared type is refused by name, not
     // simulated as a key that matches nothing.
-    let e = iam
-        .simulate_custom_policy()
-        .policy_input_list(DOC)
-        .action_names("s3:PutObject")
-        .context_entries(
-            ContextEntry::builder()
-                .context_key_name("aws:MultiFactorAuthPresent")
-                .context_key_values("yes")
-                .context_key_type(ContextKeyTypeEnum::Boolean)
-                .build(),
-        )
-        .send()
-        .await;
+    let e = put_with_mfa("yes").await;
     let (code, message) = crate::harness::error_of(e);
     assert_eq!(code, "InvalidInput");
     assert!(
